@@ -1,0 +1,5 @@
+import sys
+
+from betcycle.cli import main
+
+sys.exit(main())

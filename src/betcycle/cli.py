@@ -1,0 +1,152 @@
+"""The `betcycle` command: parses arguments and routes to one function per verb (betcycle.commands.*).
+
+Exit codes: 0 ok, 1 findings at error severity / stale render / changes, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from betcycle import __version__
+from betcycle.errors import UserError, UserErrors
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+FORMATS = ("text", "json", "sarif", "github")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"betcycle: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest folder (from `start` up) with betcycle.yaml or environments/."""
+    start = start.resolve()
+    for p in (start, *start.parents):
+        if (p / "betcycle.yaml").is_file() or (p / "environments").is_dir():
+            return p
+    return start
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="betcycle", description="GitOps monorepo toolkit: render, validate, policy.")
+    parser.add_argument("--version", action="version", version=f"betcycle {__version__}")
+    parser.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("render", help="render charts + values into environments/<env>/manifests")
+    p.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
+    p.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
+    p.add_argument("--check", action="store_true", help="render in memory; exit 1 listing files that differ")
+
+    p = sub.add_parser("validate", help="validate rendered environments (default) or any manifest files")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to validate; - for stdin")
+    p.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
+    p.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    p.add_argument("--strict", action="store_true", help="custom resources without a schema are errors")
+    p.add_argument("--kubernetes-version", help="Kubernetes version for PATHs (default: the newest supported)")
+    p.add_argument("--schema-cache", type=Path, help="CRD schema cache (default: $BETCYCLE_SCHEMA_CACHE)")
+    p.add_argument("--no-policies", action="store_true", help="skip the policies in policies/")
+
+    p = sub.add_parser("policy", help="the policy catalogue")
+    psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
+    pl = psub.add_parser("list", help="print every policy")
+    pl.add_argument("--format", choices=("text", "json"), default="text")
+    psub.add_parser("test", help="run every policy's pass/fail examples")
+
+    p = sub.add_parser("schemas", help="custom-resource schemas for validate")
+    ssub = p.add_subparsers(dest="schemas_command", required=True, parser_class=_Parser)
+    si = ssub.add_parser("import", help="convert CRDs (files, folders, - for stdin) into the schema cache")
+    si.add_argument("sources", nargs="+", metavar="CRD")
+    si.add_argument("--schema-cache", type=Path)
+    sf = ssub.add_parser("fetch", help="download the CRDs pinned in crds.lock.yaml (needs network)")
+    sf.add_argument("--lock", type=Path, help="lock file (default: crds.lock.yaml at the repository root)")
+    sf.add_argument("--schema-cache", type=Path)
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, root: Path) -> int:
+    out = sys.stdout
+    if args.command == "render":
+        from betcycle.commands import render_cmd
+
+        return render_cmd.run(root, args.env, args.app, check=args.check, out=out)
+    if args.command == "validate":
+        from betcycle.commands import validate_cmd
+
+        kwargs = dict(
+            envs=args.env,
+            apps=args.app,
+            fmt=args.format,
+            strict=args.strict,
+            kubernetes_version=args.kubernetes_version,
+            schema_cache=args.schema_cache,
+            use_policies=not args.no_policies,
+            cwd=Path.cwd(),
+        )
+        if args.output:
+            import io
+
+            from betcycle.yamlio import atomic_write
+
+            buf = io.StringIO()
+            code = validate_cmd.run(root, args.paths, out=buf, **kwargs)  # type: ignore[arg-type]
+            atomic_write(args.output, buf.getvalue())
+            return code
+        return validate_cmd.run(root, args.paths, out=out, **kwargs)  # type: ignore[arg-type]
+    if args.command == "policy":
+        from betcycle import policy
+
+        if args.policy_command == "list":
+            return policy.run_list(root, out, args.format)
+        return policy.run_test(root, out)
+    if args.command == "schemas":
+        from betcycle.commands import schemas
+
+        if args.schemas_command == "import":
+            return schemas.run_import(args.sources, args.schema_cache, out, sys.stdin)
+        return schemas.run_fetch(args.lock or root / "crds.lock.yaml", args.schema_cache, out)
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    root = args.root.resolve() if args.root else find_root(Path.cwd())
+    try:
+        return _dispatch(args, root)
+    except UserErrors as exc:
+        for e in exc.errors:
+            sys.stderr.write(f"error: {e}\n")
+        sys.stderr.write(f"{len(exc.errors)} input error(s); nothing was written\n")
+        return EXIT_USAGE
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:
+        if args.debug or os.environ.get("BETCYCLE_DEBUG"):
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                "betcycle: internal error (this is a bug, please report it with the output of --debug)\n"
+                f"  {traceback.format_exc(limit=1).strip().splitlines()[-1]}\n"
+            )
+        return 3

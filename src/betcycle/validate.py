@@ -1,0 +1,147 @@
+"""Schema validation of Kubernetes resources: built-in kinds against kubernetes-validate's strict schemas for
+the environment's version, custom resources against schemas converted from their CRDs."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema_rs
+
+from betcycle.crd import CrdSchemaStore
+from betcycle.findings import Finding, for_resource, json_path
+from betcycle.resources import Resource
+from betcycle.schemas import is_builtin_group, kube_schemas
+
+
+@dataclass
+class SchemaReport:
+    findings: list[Finding] = field(default_factory=list)
+    checked: int = 0
+    skipped: int = 0
+    #: "apiVersion Kind" -> count of custom resources not validated for want of a schema
+    skipped_kinds: dict[str, int] = field(default_factory=dict)
+
+
+def _origin(res: Resource, instance: Any) -> tuple[str, int] | None:
+    """The values line that set a scalar the schema rejected, when it is unambiguous."""
+    if isinstance(instance, dict | list) or instance is None:
+        return None
+    hits = [(file, line) for file, line, value in res.origins.values() if value == instance]
+    return hits[-1] if hits else None
+
+
+def _allowed_properties(validator_schema: Any, schema_path: list[Any]) -> list[str]:
+    node = validator_schema
+    for part in schema_path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+    return sorted(node.get("properties", {})) if isinstance(node, dict) else []
+
+
+def _errors(res: Resource, validator: Any, rule: str, schema: Any | None) -> Iterable[Finding]:
+    for err in validator.iter_errors(res.doc):
+        path = tuple(err.instance_path)
+        kind = getattr(err.kind, "name", "")
+        if kind == "AdditionalProperties":
+            for name in err.kind.unexpected:
+                allowed = _allowed_properties(schema, list(err.schema_path)) if schema is not None else []
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "remove it, or check the field's spelling"
+                yield for_resource(
+                    res,
+                    severity="error",
+                    rule=rule,
+                    message=f"unknown field {name!r}",
+                    hint=hint,
+                    path=json_path((*path, name)),
+                )
+            continue
+        yield for_resource(
+            res,
+            severity="error",
+            rule=rule,
+            message=err.message,
+            hint="fix the value to match the Kubernetes API" if rule == "schema" else "see the CRD's schema",
+            path=json_path(path),
+            origin=_origin(res, err.instance),
+        )
+
+
+def validate_schemas(
+    resources: list[Resource],
+    versions: dict[str | None, str],
+    crds: CrdSchemaStore,
+    *,
+    strict: bool = False,
+) -> SchemaReport:
+    """Validate every resource; `versions` maps environment (None for loose files) to a Kubernetes version."""
+    report = SchemaReport()
+    crd_validators: dict[tuple[str, str, str], Any] = {}
+    for res in resources:
+        if not res.api_version or not res.kind:
+            report.findings.append(
+                for_resource(
+                    res,
+                    severity="error",
+                    rule="schema",
+                    message="object has no apiVersion or kind",
+                    hint="every manifest needs apiVersion and kind",
+                )
+            )
+            continue
+        if not res.name:
+            report.findings.append(
+                for_resource(res, severity="error", rule="schema", message="object has no metadata.name")
+            )
+        kube = kube_schemas(versions.get(res.env) or versions[None])
+        validator = kube.validator(res.api_version, res.kind)
+        if validator is not None:
+            report.checked += 1
+            report.findings += _errors(res, validator, "schema", kube.lookup_schema(res.api_version, res.kind))
+            continue
+        if is_builtin_group(res.group):
+            removed = kube.removed(res.api_version, res.kind)
+            if removed:
+                message = (
+                    f"{res.api_version} {res.kind} was removed in Kubernetes {removed.removed_in}; "
+                    f"this environment targets {kube.version}"
+                )
+                hint = f"use {removed.replacement}"
+                rule = "schema/removed-api"
+            else:
+                served = kube.current_api_versions(res.kind)
+                message = f"Kubernetes {kube.version} serves no {res.kind} in {res.api_version}"
+                hint = f"served as: {', '.join(served)}" if served else "check the kind and apiVersion"
+                rule = "schema/unknown-kind"
+            report.findings.append(for_resource(res, severity="error", rule=rule, message=message, hint=hint))
+            continue
+        group, _, version = res.api_version.rpartition("/")
+        key = (group, version, res.kind)
+        if key not in crd_validators:
+            crd_schema = crds.get(group, version, res.kind)
+            crd_validators[key] = jsonschema_rs.validator_for(crd_schema) if crd_schema is not None else None
+        crd_validator = crd_validators[key]
+        if crd_validator is None:
+            report.skipped += 1
+            report.skipped_kinds[f"{res.api_version} {res.kind}"] = report.skipped_kinds.get(
+                f"{res.api_version} {res.kind}", 0
+            ) + 1
+            if strict:
+                report.findings.append(
+                    for_resource(
+                        res,
+                        severity="error",
+                        rule="schema/no-schema",
+                        message=f"no schema for custom resource {res.api_version} {res.kind} (--strict)",
+                        hint="import its CRD with `betcycle schemas import CRD.yaml` (or `betcycle schemas fetch`)",
+                    )
+                )
+            continue
+        report.checked += 1
+        report.findings += _errors(res, crd_validator, "schema", crds.get(group, version, res.kind))
+    return report

@@ -1,0 +1,94 @@
+"""The merge rules: chart defaults < app base values < environment defaults < environment app values.
+
+Maps merge key by key, lists (and every other value) replace, and `null` removes a key. Every value in the
+result remembers which layer set it (file and line), so errors can point at the line to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from betcycle.yamlio import LineMap, PathKey, line_of
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of values: the file, the values map, and the line map of that map (paths relative to it)."""
+
+    file: str
+    values: Mapping[str, Any]
+    lines: LineMap
+
+
+Origins = dict[PathKey, tuple[str, int | None]]
+
+
+def _record(value: Any, key: PathKey, layer: Layer, origins: Origins) -> None:
+    origins[key] = (layer.file, line_of(layer.lines, key))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _record(v, (*key, k), layer, origins)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _record(v, (*key, i), layer, origins)
+
+
+def _forget(key: PathKey, origins: Origins) -> None:
+    n = len(key)
+    for k in [k for k in origins if k[:n] == key]:
+        del origins[k]
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _merge_into(
+    target: dict[str, Any], incoming: Mapping[str, Any], key: PathKey, layer: Layer, origins: Origins
+) -> None:
+    for k, v in incoming.items():
+        sub = (*key, k)
+        if v is None:
+            if k in target:
+                del target[k]
+                _forget(sub, origins)
+            continue
+        current = target.get(k)
+        if isinstance(v, dict) and isinstance(current, dict):
+            _merge_into(current, v, sub, layer, origins)
+            origins.setdefault(sub, (layer.file, line_of(layer.lines, sub)))
+        else:
+            _forget(sub, origins)
+            target[k] = _copy(_strip_nulls(v))
+            _record(target[k], sub, layer, origins)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def merge(layers: list[Layer]) -> tuple[dict[str, Any], Origins]:
+    """Merge layers in order (later wins) and return the values with the origin of every path."""
+    result: dict[str, Any] = {}
+    origins: Origins = {}
+    for layer in layers:
+        _merge_into(result, layer.values, (), layer, origins)
+    return result, origins
+
+
+def locate(origins: Origins, key: PathKey, fallback: str) -> tuple[str, int | None]:
+    """Where the value at `key` (or its nearest parent) was set."""
+    probe = key
+    while probe:
+        if probe in origins:
+            return origins[probe]
+        probe = probe[:-1]
+    return fallback, None
