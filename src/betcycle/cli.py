@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
     p.add_argument("--strict", action="store_true", help="custom resources without a schema are errors")
-    p.add_argument("--kubernetes-version", help="Kubernetes version for PATHs (default: the newest supported)")
+    p.add_argument(
+        "--kubernetes-version", help="Kubernetes version for PATHs (default: the newest supported)"
+    )
     p.add_argument("--schema-cache", type=Path, help="CRD schema cache (default: $BETCYCLE_SCHEMA_CACHE)")
     p.add_argument("--no-policies", action="store_true", help="skip the policies in policies/")
 

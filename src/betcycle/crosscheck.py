@@ -104,7 +104,12 @@ def _refs(pod: _Pod) -> Iterator[tuple[str, str, str, bool]]:
             continue
         vp = f"{p}.volumes[{i}]"
         if isinstance(vol.get("configMap"), dict) and vol["configMap"].get("name"):
-            yield "ConfigMap", vol["configMap"]["name"], f"{vp}.configMap.name", bool(vol["configMap"].get("optional"))
+            yield (
+                "ConfigMap",
+                vol["configMap"]["name"],
+                f"{vp}.configMap.name",
+                bool(vol["configMap"].get("optional")),
+            )
         if isinstance(vol.get("secret"), dict) and vol["secret"].get("secretName"):
             s = vol["secret"]
             yield "Secret", s["secretName"], f"{vp}.secret.secretName", bool(s.get("optional"))
@@ -112,17 +117,26 @@ def _refs(pod: _Pod) -> Iterator[tuple[str, str, str, bool]]:
             for key, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
                 ref = src.get(key) if isinstance(src, dict) else None
                 if isinstance(ref, dict) and ref.get("name"):
-                    yield kind, ref["name"], f"{vp}.projected.sources[{j}].{key}.name", bool(ref.get("optional"))
+                    yield (
+                        kind,
+                        ref["name"],
+                        f"{vp}.projected.sources[{j}].{key}.name",
+                        bool(ref.get("optional")),
+                    )
 
 
-def check_environment(resources: list[Resource], external: dict[str, list[str]] | None = None) -> list[Finding]:
+def check_environment(
+    resources: list[Resource], external: dict[str, list[str]] | None = None
+) -> list[Finding]:
     """All cross-resource findings for the resources of one environment."""
     external = external or {}
     findings: list[Finding] = []
 
     def add(res: Resource, rule: str, message: str, hint: str, path: str | None = None) -> None:
         findings.append(
-            for_resource(res, severity="error", rule=f"crossref/{rule}", message=message, hint=hint, path=path)
+            for_resource(
+                res, severity="error", rule=f"crossref/{rule}", message=message, hint=hint, path=path
+            )
         )
 
     # duplicates: the same object twice would make two Applications fight over it
@@ -157,7 +171,9 @@ def check_environment(resources: list[Resource], external: dict[str, list[str]] 
     def exists(kind: str, ns: str, name: str) -> bool:
         if name in by_ns_kind.get((ns, kind), {}):
             return True
-        ext_key = {"Secret": "secrets", "ConfigMap": "configMaps", "ServiceAccount": "serviceAccounts"}.get(kind)
+        ext_key = {"Secret": "secrets", "ConfigMap": "configMaps", "ServiceAccount": "serviceAccounts"}.get(
+            kind
+        )
         declared = external.get(ext_key or "", [])
         return name in declared or f"{ns}/{name}" in declared
 

@@ -87,7 +87,9 @@ def _template_line(exc: BaseException, template_file: Path) -> int | None:
     return line
 
 
-def merged_values(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, Any], values.Origins, list[str]]:
+def merged_values(
+    repo: Repo, env: Environment, app_name: str
+) -> tuple[dict[str, Any], values.Origins, list[str]]:
     """The app's values in `env`, validated against its chart's values.schema.json."""
     app = repo.apps[app_name]
     chart = repo.charts[app.chart]
@@ -140,7 +142,9 @@ def _header(template: str, sources: list[str]) -> str:
     )
 
 
-def _context(repo: Repo, env: Environment, app_name: str, chart: Chart, vals: dict[str, Any]) -> dict[str, Any]:
+def _context(
+    repo: Repo, env: Environment, app_name: str, chart: Chart, vals: dict[str, Any]
+) -> dict[str, Any]:
     app = repo.apps[app_name]
     image = vals.get("image") if isinstance(vals.get("image"), dict) else {}
     version = str(image.get("tag") or chart.version)[:63]
@@ -188,7 +192,9 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
         try:
             text = jenv.get_template(name).render(ctx)
         except jinja2.TemplateSyntaxError as exc:
-            errors.append(UserError(f"template syntax error: {exc.message}", path=template_rel, line=exc.lineno))
+            errors.append(
+                UserError(f"template syntax error: {exc.message}", path=template_rel, line=exc.lineno)
+            )
             continue
         except jinja2.UndefinedError as exc:
             errors.append(
@@ -202,7 +208,9 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
             continue
         except jinja2.TemplateError as exc:
             errors.append(
-                UserError(f"template error: {exc}", path=template_rel, line=_template_line(exc, template_path))
+                UserError(
+                    f"template error: {exc}", path=template_rel, line=_template_line(exc, template_path)
+                )
             )
             continue
         except Exception as exc:  # a filter or test raising on a bad value is still the template's problem
@@ -262,7 +270,9 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
     return files, resources
 
 
-def render(repo: Repo, env_names: list[str] | None = None, app_names: list[str] | None = None) -> RenderResult:
+def render(
+    repo: Repo, env_names: list[str] | None = None, app_names: list[str] | None = None
+) -> RenderResult:
     """Render the selected environments (all by default), narrowed to `app_names` if given."""
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)

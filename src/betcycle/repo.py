@@ -201,7 +201,9 @@ def _sub_lines(lines: LineMap, prefix: PathKey) -> LineMap:
     return {k[n:]: v for k, v in lines.items() if k[:n] == prefix}
 
 
-def _check_name(data: dict[str, Any], expected: str, rel: str, lines: LineMap, errors: list[UserError]) -> None:
+def _check_name(
+    data: dict[str, Any], expected: str, rel: str, lines: LineMap, errors: list[UserError]
+) -> None:
     if data.get("name") != expected:
         errors.append(
             UserError(
@@ -298,7 +300,7 @@ def load_repo(root: Path) -> Repo:
             _check_name(data, app_dir.name, rel, lines, errors)
             apps[app_dir.name] = App(app_dir.name, rel, data, lines)
 
-    for env, deployed in env_apps.items():
+    for deployed in env_apps.values():
         for name, ea in deployed.items():
             if name not in apps:
                 errors.append(unknown_name("app", name, sorted(apps)))
@@ -315,7 +317,9 @@ def load_repo(root: Path) -> Repo:
             errors.append(err)
         if src == env.name:
             errors.append(
-                UserError("an environment cannot promote from itself", path=env.file, line=env.line("promotion"))
+                UserError(
+                    "an environment cannot promote from itself", path=env.file, line=env.line("promotion")
+                )
             )
 
     used_charts = sorted({a.chart for a in apps.values()})
@@ -340,7 +344,11 @@ def load_chart(root: Path, name: str) -> Chart:
     cdir = root / "charts" / name
     rel_dir = f"charts/{name}"
     if not (cdir / "chart.yaml").exists():
-        known = sorted(p.name for p in (root / "charts").iterdir() if p.is_dir()) if (root / "charts").is_dir() else []
+        known = (
+            sorted(p.name for p in (root / "charts").iterdir() if p.is_dir())
+            if (root / "charts").is_dir()
+            else []
+        )
         raise unknown_name("chart", name, known)
     errors: list[UserError] = []
     meta = _load_mapping(root, f"{rel_dir}/chart.yaml", errors)
@@ -360,12 +368,16 @@ def load_chart(root: Path, name: str) -> Chart:
         except json.JSONDecodeError as exc:
             errors.append(UserError(f"invalid JSON: {exc.msg}", path=schema_rel, line=exc.lineno))
     tdir = cdir / "templates"
-    templates = sorted(
-        f"{rel_dir}/templates/{p.relative_to(tdir).as_posix()}" for p in tdir.rglob("*.yaml.j2")
-    ) if tdir.is_dir() else []
+    templates = (
+        sorted(f"{rel_dir}/templates/{p.relative_to(tdir).as_posix()}" for p in tdir.rglob("*.yaml.j2"))
+        if tdir.is_dir()
+        else []
+    )
     if not templates:
         errors.append(
-            UserError("chart has no templates", path=f"{rel_dir}/templates", hint="add templates/*.yaml.j2 files")
+            UserError(
+                "chart has no templates", path=f"{rel_dir}/templates", hint="add templates/*.yaml.j2 files"
+            )
         )
     if errors or meta is None or defaults is None:
         raise UserErrors(errors)

@@ -84,7 +84,7 @@ def check(
 
     for err in validator.iter_errors(data):
         key: PathKey = tuple(err.instance_path)
-        kind = err.kind.name if hasattr(err.kind, "name") else type(err.kind).__name__
+        kind = type(err.kind).__name__
         prefix = f"{what} " if what else ""
         at = json_path(key)
         if kind == "AdditionalProperties":
@@ -95,7 +95,9 @@ def check(
                 suggestion = _suggest(name, allowed)
                 hint = suggestion or (f"allowed keys: {', '.join(allowed)}" if allowed else "")
                 full = json_path((*key, name))
-                errors.append(UserError(f"{prefix}unknown key {full!r}", path=file, line=line, hint=hint or None))
+                errors.append(
+                    UserError(f"{prefix}unknown key {full!r}", path=file, line=line, hint=hint or None)
+                )
             continue
         file, line = where(key)
         message = err.message

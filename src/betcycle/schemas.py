@@ -167,7 +167,7 @@ class KubeSchemas:
         prefix = f"{kind.lower()}-"
         for p in self.dir.glob(f"{prefix}*.json"):
             rest = p.name[len(prefix) : -len(".json")]
-            if rest.endswith("list") or "-" in rest and rest.split("-")[0].endswith("list"):
+            if rest.endswith("list") or ("-" in rest and rest.split("-")[0].endswith("list")):
                 continue
             try:
                 gvk = json.loads(p.read_text("utf-8")).get("x-kubernetes-group-version-kind") or []

@@ -46,7 +46,7 @@ def _allowed_properties(validator_schema: Any, schema_path: list[Any]) -> list[s
 def _errors(res: Resource, validator: Any, rule: str, schema: Any | None) -> Iterable[Finding]:
     for err in validator.iter_errors(res.doc):
         path = tuple(err.instance_path)
-        kind = getattr(err.kind, "name", "")
+        kind = type(err.kind).__name__
         if kind == "AdditionalProperties":
             for name in err.kind.unexpected:
                 allowed = _allowed_properties(schema, list(err.schema_path)) if schema is not None else []
@@ -102,7 +102,9 @@ def validate_schemas(
         validator = kube.validator(res.api_version, res.kind)
         if validator is not None:
             report.checked += 1
-            report.findings += _errors(res, validator, "schema", kube.lookup_schema(res.api_version, res.kind))
+            report.findings += _errors(
+                res, validator, "schema", kube.lookup_schema(res.api_version, res.kind)
+            )
             continue
         if is_builtin_group(res.group):
             removed = kube.removed(res.api_version, res.kind)
@@ -128,9 +130,9 @@ def validate_schemas(
         crd_validator = crd_validators[key]
         if crd_validator is None:
             report.skipped += 1
-            report.skipped_kinds[f"{res.api_version} {res.kind}"] = report.skipped_kinds.get(
-                f"{res.api_version} {res.kind}", 0
-            ) + 1
+            report.skipped_kinds[f"{res.api_version} {res.kind}"] = (
+                report.skipped_kinds.get(f"{res.api_version} {res.kind}", 0) + 1
+            )
             if strict:
                 report.findings.append(
                     for_resource(

@@ -1,0 +1,70 @@
+"""Shared fixtures: build file trees in tmp_path, copy the example repository, run the CLI in-process."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CRDS = REPO.parent / "shared" / "crds"
+EXAMPLE_PARTS = ["betcycle.yaml", "apps", "charts", "environments", "policies"]
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Create files (dedented) under root; returns root."""
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the example repository (inputs and committed manifests) in tmp_path."""
+    dest = tmp_path / "repo"
+    dest.mkdir()
+    for part in EXAMPLE_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "tests", "src"))
+        elif src.exists():
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def crd_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A schema cache with the upstream CRDs from ../shared/crds imported (skips when absent)."""
+    if not SHARED_CRDS.is_dir():
+        pytest.skip("../shared/crds is not available")
+    from betcycle.crd import import_crds
+
+    cache = tmp_path_factory.mktemp("schema-cache")
+    import_crds([str(SHARED_CRDS)], cache, None)  # type: ignore[arg-type]
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read or write the user's real schema cache."""
+    monkeypatch.setenv("BETCYCLE_SCHEMA_CACHE", str(tmp_path / "empty-schema-cache"))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `betcycle ARGS` in-process; returns (exit code, stdout, stderr)."""
+    from betcycle.cli import main
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

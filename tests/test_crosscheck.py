@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from betcycle import manifests
+from betcycle.crosscheck import check_environment, selector_matches
+
+BASE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, tier: front}}
+    spec:
+      serviceAccountName: web
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports: [{name: http, containerPort: 8080}]
+          envFrom: [{configMapRef: {name: web-config}}, {secretRef: {name: web-db}}]
+          env:
+            - name: X
+              valueFrom: {secretKeyRef: {name: api-key, key: k, optional: true}}
+      volumes:
+        - name: c
+          configMap: {name: web-config}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: shop}
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: web-db-es, namespace: shop}
+spec: {target: {name: web-db}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+"""
+
+
+def rules(text: str, external: dict[str, list[str]] | None = None) -> list[tuple[str, str, str | None]]:
+    res = manifests.parse(text, "m.yaml", env="prod")
+    return sorted((f.rule, f.resource or "", f.path) for f in check_environment(res, external))
+
+
+def test_consistent_set_is_clean() -> None:
+    assert rules(BASE) == []
+
+
+def test_duplicate_objects() -> None:
+    dup = BASE + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-config, namespace: shop}\n"
+    assert ("crossref/duplicate", "ConfigMap/shop/web-config", None) in rules(dup)
+
+
+def test_service_selector_matching_no_pods() -> None:
+    text = BASE.replace("selector: {app: web}", "selector: {app: wbe}")
+    assert rules(text) == [("crossref/service-selector", "Service/shop/web", "spec.selector")]
+
+
+def test_service_in_other_namespace_does_not_match() -> None:
+    text = BASE.replace(
+        "kind: Service\nmetadata: {name: web, namespace: shop}",
+        "kind: Service\nmetadata: {name: web, namespace: other}",
+    )
+    assert ("crossref/service-selector", "Service/other/web", "spec.selector") in rules(text)
+
+
+def test_target_port_name_missing() -> None:
+    text = BASE.replace("targetPort: http", "targetPort: web")
+    assert rules(text) == [("crossref/target-port", "Service/shop/web", "spec.ports[0].targetPort")]
+
+
+def test_numeric_target_port_mismatch_is_a_warning() -> None:
+    res = manifests.parse(BASE.replace("targetPort: http", "targetPort: 9090"), "m.yaml")
+    found = check_environment(res)
+    assert [(f.severity, f.rule) for f in found] == [("warning", "crossref/target-port")]
+
+
+def test_missing_references_and_external_declarations() -> None:
+    text = BASE.replace("name: web-config, namespace: shop}\n---", "name: other, namespace: shop}\n---")
+    text = text.replace(
+        "kind: ServiceAccount\nmetadata: {name: web", "kind: ServiceAccount\nmetadata: {name: nope"
+    )
+    found = rules(text)
+    assert (
+        "crossref/missing-reference",
+        "Deployment/shop/web",
+        "spec.template.spec.serviceAccountName",
+    ) in found
+    assert (
+        "crossref/missing-reference",
+        "Deployment/shop/web",
+        "spec.template.spec.containers[0].envFrom[0].configMapRef.name",
+    ) in found
+    assert (
+        "crossref/missing-reference",
+        "Deployment/shop/web",
+        "spec.template.spec.volumes[0].configMap.name",
+    ) in found
+    assert rules(text, {"configMaps": ["shop/web-config"], "serviceAccounts": ["web"]}) == []
+
+
+def test_hpa_and_pdb_targets() -> None:
+    extra = """---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, namespace: shop}
+spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: wbe}, maxReplicas: 3}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: shop}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: nope}}}
+"""
+    found = rules(BASE + extra)
+    assert ("crossref/hpa-target", "HorizontalPodAutoscaler/shop/web", "spec.scaleTargetRef") in found
+    assert ("crossref/pdb-selector", "PodDisruptionBudget/shop/web", "spec.selector") in found
+    ok = extra.replace("name: wbe", "name: web").replace("app: nope", "app: web")
+    assert rules(BASE + ok) == []
+
+
+def test_ingress_backend() -> None:
+    ing = """---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec:
+  rules:
+    - host: a.example.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {name: grpc}}}}
+          - {path: /x, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}
+"""
+    found = rules(BASE + ing)
+    assert (
+        "crossref/ingress-backend",
+        "Ingress/shop/web",
+        "spec.rules[0].http.paths[0].backend.service.port.name",
+    ) in found
+    assert (
+        "crossref/ingress-backend",
+        "Ingress/shop/web",
+        "spec.rules[0].http.paths[1].backend.service.name",
+    ) in found
+
+
+def test_cronjob_pod_template_is_found() -> None:
+    cron = """apiVersion: batch/v1
+kind: CronJob
+metadata: {name: job, namespace: shop}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          serviceAccountName: missing
+          containers: [{name: c, image: busybox:1}]
+"""
+    assert rules(cron) == [
+        (
+            "crossref/missing-reference",
+            "CronJob/shop/job",
+            "spec.jobTemplate.spec.template.spec.serviceAccountName",
+        )
+    ]
+
+
+def test_selector_semantics() -> None:
+    labels = {"app": "web", "tier": "front"}
+    assert selector_matches({"app": "web"}, labels)
+    assert not selector_matches({}, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}, labels
+    )
+    assert selector_matches({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, labels)
+    assert not selector_matches({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, labels)
+    assert not selector_matches("nope", labels)

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from betcycle import manifests
+from betcycle.crd import CrdSchemaStore
+from betcycle.errors import UserError
+from betcycle.validate import validate_schemas
+from tests.conftest import write_tree
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports: [{name: http, containerPort: 80}]
+"""
+
+
+def run_validate(cli, *args: str | Path) -> tuple[int, str, str]:
+    return cli(*args)
+
+
+def test_example_repository_is_clean_with_crd_schemas(example: Path, cli, crd_cache: Path) -> None:
+    code, out, err = cli("--root", example, "validate", "--strict", "--schema-cache", crd_cache)
+    assert code == 0, out + err
+    assert "0 error(s)" in out
+
+
+def test_rendered_argocd_objects_are_valid_against_upstream_crds(example: Path, cli, crd_cache: Path) -> None:
+    code, out, _ = cli(
+        "--root",
+        example,
+        "validate",
+        "--strict",
+        "--no-policies",
+        "--schema-cache",
+        crd_cache,
+        "--format",
+        "json",
+        *sorted(str(p) for p in example.glob("environments/*/manifests/argocd/*.yaml")),
+    )
+    doc = json.loads(out)
+    assert code == 0, doc
+    assert doc["summary"]["checked"] == 9
+
+
+def test_custom_resources_without_schema_are_skipped_or_strict_errors(example: Path, cli) -> None:
+    code, out, _ = cli("--root", example, "validate", "--no-policies")
+    assert code == 0
+    assert "skipped (no schema): argoproj.io/v1alpha1 AppProject (3)" in out
+    code, out, _ = cli("--root", example, "validate", "--no-policies", "--strict")
+    assert code == 1
+    assert "[schema/no-schema]" in out
+
+
+def test_removed_api_in_a_template_is_reported_as_removed(example: Path, cli, crd_cache: Path) -> None:
+    tpl = example / "charts/service/templates/pdb.yaml.j2"
+    tpl.write_text(tpl.read_text().replace("policy/v1", "policy/v1beta1"))
+    assert cli("--root", example, "render")[0] == 0
+    code, out, _ = cli("--root", example, "validate", "--schema-cache", crd_cache, "--format", "json")
+    assert code == 1
+    found = [f for f in json.loads(out)["findings"] if f["rule"] == "schema/removed-api"]
+    assert found, out
+    f = found[0]
+    assert f["message"] == (
+        "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25; this environment targets 1.31"
+    )
+    assert f["hint"] == "use policy/v1"
+    assert f["source"] == "charts/service/templates/pdb.yaml.j2"
+    assert f["env"] in {"prod", "staging"} and f["app"] == "hello"
+
+
+def test_unknown_field_and_wrong_type_in_loose_files(tmp_path: Path, cli) -> None:
+    bad = DEPLOY.replace("replicas: 2", 'replicas: "2"').replace(
+        "image: nginx:1.27", "image: nginx:1.27\n          imagePullPolcy: Always"
+    )
+    write_tree(tmp_path, {"deploy.yaml": bad})
+    code, out, _ = cli(
+        "--root", tmp_path, "validate", "--no-policies", "--format", "json", tmp_path / "deploy.yaml"
+    )
+    assert code == 1
+    findings = json.loads(out)["findings"]
+    by_path = {f["path"]: f for f in findings}
+    assert by_path["spec.replicas"]["message"].startswith('"2" is not of type')
+    typo = by_path["spec.template.spec.containers[0].imagePullPolcy"]
+    assert typo["message"] == "unknown field 'imagePullPolcy'"
+    assert typo["hint"] == "did you mean 'imagePullPolicy'?"
+    assert typo["source"].endswith("deploy.yaml") and typo["line"] == 1
+
+
+def test_folders_lists_and_multi_documents(tmp_path: Path, cli) -> None:
+    svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: http}]\n"
+    lst = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a, namespace: shop}\n"
+    write_tree(
+        tmp_path, {"k8s/a.yaml": DEPLOY + "---\n" + svc, "k8s/sub/list.yml": lst, "k8s/README.md": "x"}
+    )
+    code, out, _ = cli("--root", tmp_path, "validate", "--no-policies", "--format", "json", tmp_path / "k8s")
+    assert code == 0, out
+    assert json.loads(out)["summary"]["checked"] == 3
+
+
+def test_stdin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli) -> None:
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containerz: []}\n")
+    )
+    code, out, _ = cli("--root", tmp_path, "validate", "--no-policies", "-")
+    assert code == 1
+    assert "<stdin>" in out and "unknown field 'containerz'" in out
+
+
+def test_missing_path_and_malformed_yaml_are_bad_input(tmp_path: Path, cli) -> None:
+    code, _, err = cli("--root", tmp_path, "validate", tmp_path / "nope.yaml")
+    assert code == 2 and "no such file or folder" in err
+    write_tree(tmp_path, {"bad.yaml": "a: [1,\n"})
+    code, _, err = cli("--root", tmp_path, "validate", tmp_path / "bad.yaml")
+    assert code == 2 and "invalid YAML" in err and "bad.yaml:" in err
+
+
+def test_kubernetes_version_selects_schemas(tmp_path: Path, cli) -> None:
+    hpa = "apiVersion: autoscaling/v2beta2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {scaleTargetRef: {kind: Deployment, name: x}, maxReplicas: 2}\n"
+    write_tree(tmp_path, {"hpa.yaml": hpa})
+    code, out, _ = cli(
+        "--root", tmp_path, "validate", "--no-policies", "--kubernetes-version", "1.25", tmp_path / "hpa.yaml"
+    )
+    assert "removed" not in out
+    code, out, _ = cli(
+        "--root", tmp_path, "validate", "--no-policies", "--kubernetes-version", "1.26", tmp_path / "hpa.yaml"
+    )
+    assert code == 1 and "autoscaling/v2beta2 HorizontalPodAutoscaler was removed in Kubernetes 1.26" in out
+    code, _, err = cli("--root", tmp_path, "validate", "--kubernetes-version", "1.2", tmp_path / "hpa.yaml")
+    assert code == 2 and "unsupported --kubernetes-version" in err
+
+
+def test_unknown_builtin_kind(tmp_path: Path) -> None:
+    res = manifests.parse("apiVersion: apps/v1\nkind: Deploymnt\nmetadata: {name: x}\n", "x.yaml")
+    report = validate_schemas(res, {None: "1.31"}, CrdSchemaStore(tmp_path))
+    assert report.findings[0].rule == "schema/unknown-kind"
+
+
+def test_not_an_object(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as e:
+        manifests.parse("- a\n- b\n", "x.yaml")
+    assert e.value.line == 1
+
+
+def test_output_file_and_formats(example: Path, cli, crd_cache: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.sarif"
+    code, out, _ = cli(
+        "--root", example, "validate", "--schema-cache", crd_cache, "--format", "sarif", "-o", target
+    )
+    assert code == 0 and out == ""
+    sarif = json.loads(target.read_text())
+    assert sarif["version"] == "2.1.0"
+    assert sarif["runs"][0]["tool"]["driver"]["name"] == "betcycle"

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from betcycle.errors import UserError
+from betcycle.yamlio import atomic_write, dump, load_all, load_all_with_lines, load_with_lines
+
+
+def test_yaml_1_1_scalars_are_read_the_kubernetes_way() -> None:
+    # Kubernetes (go-yaml v2) reads these as YAML 1.1: booleans and an octal integer
+    data = load_all("a: on\nb: yes\nc: 0755\nd: off\ne: '0755'\n", "x.yaml")[0]
+    assert data == {"a": True, "b": True, "c": 493, "d": False, "e": "0755"}
+
+
+def test_dump_quotes_what_yaml_1_1_would_misread() -> None:
+    text = dump({"a": "on", "b": "yes", "c": "0755", "d": "1.10", "e": "plain"})
+    assert load_all(text, "x")[0] == {"a": "on", "b": "yes", "c": "0755", "d": "1.10", "e": "plain"}
+    assert "e: plain\n" in text
+
+
+def test_dump_keeps_order_and_uses_literal_blocks() -> None:
+    text = dump({"z": 1, "a": "line1\nline2\n"})
+    assert text == "z: 1\na: |\n  line1\n  line2\n"
+
+
+def test_lines_of_every_value() -> None:
+    data, lines = load_with_lines("a: 1\nb:\n  c:\n    - x\n    - y\n", "f.yaml")
+    assert data == {"a": 1, "b": {"c": ["x", "y"]}}
+    assert lines[("a",)] == 1
+    assert lines[("b", "c")] == 3
+    assert lines[("b", "c", 1)] == 5
+
+
+def test_duplicate_key_is_an_error_with_both_lines() -> None:
+    with pytest.raises(UserError) as e:
+        load_with_lines("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert str(e.value).startswith("f.yaml:3: duplicate key 'a' (first defined on line 1)")
+
+
+def test_indentation_error_names_file_and_line() -> None:
+    with pytest.raises(UserError) as e:
+        load_with_lines("image:\n  tag: 1\n   repo: x\n", "env.yaml")
+    assert e.value.path == "env.yaml"
+    assert e.value.line == 3
+    assert "invalid YAML" in e.value.message
+
+
+def test_multi_document_lines() -> None:
+    docs = load_all_with_lines("---\na: 1\n---\n# only a comment\n---\nb: 2\n", "x")
+    assert docs == [({"a": 1}, 2), ({"b": 2}, 6)]
+
+
+def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "f.yaml"
+    atomic_write(target, "one\n")
+    atomic_write(target, "two\n")
+    assert target.read_text() == "two\n"
+    assert [p.name for p in target.parent.iterdir()] == ["f.yaml"]
