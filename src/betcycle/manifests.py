@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from betcycle.errors import UserError
-from betcycle.render import HEADER_MARK
 from betcycle.resources import Resource
-from betcycle.yamlio import load_all_with_lines, read_text
+from betcycle.yamlio import HEADER_MARK, load_all_with_lines, read_text
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _expand(doc: object, line: int) -> list[tuple[object, int]]:
     """`kind: List` (and FooList) objects become their items."""
-    if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+    if (
+        isinstance(doc, dict)
+        and str(doc.get("kind", "")).endswith("List")
+        and isinstance(doc.get("items"), list)
+    ):
         return [(item, line) for item in doc["items"]]
     return [(doc, line)]
 
 
 def parse(text: str, display: str, *, env: str | None = None, app: str | None = None) -> list[Resource]:
     source = display
-    if text.startswith(HEADER_MARK):
+    generated = text.startswith(HEADER_MARK)
+    if generated:
         # rendered file: attribute findings to the chart template named in the header
         for header_line in text.splitlines()[1:4]:
             if header_line.startswith("# template: "):
                 source = header_line.removeprefix("# template: ").strip()
                 break
     out = []
-    for doc, line in load_all_with_lines(text, display):
+    for doc, line in load_all_with_lines(text, display, generated=generated):
         for item, item_line in _expand(doc, line):
             if not isinstance(item, dict):
                 raise UserError(
@@ -52,18 +57,36 @@ def parse(text: str, display: str, *, env: str | None = None, app: str | None = 
 
 
 def files_under(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES and not p.name.startswith("."))
+    return sorted(
+        p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def load_env_manifests(root: Path, env: str, manifests_dir: str) -> list[Resource]:
     """Every resource under environments/<env>/manifests, tagged with its environment and app folder."""
-    base = root / manifests_dir
     out: list[Resource] = []
-    for p in files_under(base):
-        rel = p.relative_to(root).as_posix()
-        folder = p.relative_to(base).parts[0] if len(p.relative_to(base).parts) > 1 else None
-        app = folder if folder and folder != "argocd" else None
-        out += parse(read_text(p, rel), rel, env=env, app=app)
+    base = os.path.join(root, manifests_dir)
+    for folder in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        sub = os.path.join(base, folder)
+        if os.path.isfile(sub):  # a file directly in manifests/: no app
+            if folder.endswith(_SUFFIXES) and not folder.startswith("."):
+                rel = f"{manifests_dir}/{folder}"
+                out += parse(read_text(Path(sub), rel), rel, env=env)
+            continue
+        app = folder if folder != "argocd" else None
+        for dirpath, dirnames, filenames in os.walk(sub):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".") or not name.endswith(_SUFFIXES):
+                    continue
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                try:
+                    with open(full, encoding="utf-8") as fh:
+                        text = fh.read()
+                except (OSError, UnicodeDecodeError):
+                    text = read_text(Path(full), rel)  # raises the proper UserError
+                out += parse(text, rel, env=env, app=app)
     return out
 
 

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+Origins = Mapping[str, tuple[str, int, Any]]
+
+
+class LazyOrigins(Mapping[str, tuple[str, int, Any]]):
+    """Values provenance computed on first use: only resources with findings ever need it."""
+
+    def __init__(self, compute: Callable[[], dict[str, tuple[str, int, Any]]]) -> None:
+        self._compute: Callable[[], dict[str, tuple[str, int, Any]]] | None = compute
+        self._data: dict[str, tuple[str, int, Any]] = {}
+
+    def _get(self) -> dict[str, tuple[str, int, Any]]:
+        if self._compute is not None:
+            self._data, self._compute = self._compute(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> tuple[str, int, Any]:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 @dataclass
@@ -19,7 +44,7 @@ class Resource:
     #: repository-relative path of the rendered manifest file, when there is one
     output: str | None = None
     #: values provenance for this (env, app): dotted values path -> (file, line, value)
-    origins: dict[str, tuple[str, int, Any]] = field(default_factory=dict, repr=False)
+    origins: Origins = field(default_factory=dict, repr=False)
 
     @property
     def api_version(self) -> str:

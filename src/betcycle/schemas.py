@@ -7,11 +7,11 @@ each kind's validator is compiled on first use and cached.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,13 @@ def is_builtin_group(group: str) -> bool:
     return group in _BUILTIN_GROUPS or group.endswith(".k8s.io")
 
 
+@cache
 def _schema_root() -> Path:
-    return Path(str(resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")))
+    # find the package's folder without importing it (its import pulls in the Python jsonschema stack)
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover
+        raise UserError("kubernetes-validate is not installed", hint="pip install kubernetes-validate")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 @cache

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import crosscheck, formats, manifests, render
+from betcycle import crosscheck, formats, manifests
 from betcycle.crd import CrdSchemaStore, default_cache_dir
-from betcycle.errors import UserError
+from betcycle.errors import UserError, UserErrors
 from betcycle.findings import Finding, has_errors, sort_findings
-from betcycle.repo import load_repo
-from betcycle.resources import Resource
+from betcycle.repo import Environment, Repo, load_repo
+from betcycle.resources import LazyOrigins, Resource
 from betcycle.schemas import supported_versions
 from betcycle.validate import validate_schemas
+
+
+def _origins(repo: Repo, env: Environment, app: str) -> dict[str, tuple[str, int, Any]]:
+    from betcycle import render  # imports Jinja2: only needed when a finding wants its values line
+
+    try:
+        vals, origins, _ = render.merged_values(repo, env, app)
+    except (UserError, UserErrors):
+        return {}
+    return render.origin_map_of(vals, origins)
 
 
 def _policies(root: Path, enabled: bool) -> Any:
@@ -74,13 +85,10 @@ def run(
                 continue
             env_resources = manifests.load_env_manifests(repo.root, env.name, env.manifests_dir)
             # values provenance, so findings can name the values line that set an offending value
-            origins = {}
-            for app in repo.env_apps.get(env.name, {}):
-                try:
-                    vals, org, _ = render.merged_values(repo, env, app)
-                except UserError:
-                    continue
-                origins[app] = render.origin_map_of(vals, org)
+            origins = {
+                app: LazyOrigins(functools.partial(_origins, repo, env, app))
+                for app in repo.env_apps[env.name]
+            }
             for res in env_resources:
                 res.origins = origins.get(res.app or "", {})
             external = {k: env.external(k) for k in ("secrets", "configMaps", "serviceAccounts")}

@@ -1,0 +1,97 @@
+"""Benchmarks (run with `nox -s bench`): numbers are printed, never asserted in tests.
+
+1. validate throughput: a generated repository of N apps x 3 environments is rendered once, then
+   `betcycle validate` is run as a whole process (start-up included) and resources/second reported.
+2. render + validate of the example repository (work after start-up), best of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ["betcycle.yaml", "apps/hello/app.yaml", "charts", "environments", "policies"]
+
+
+def copy_example(dest: Path) -> None:
+    for part in PARTS:
+        src = ROOT / part
+        target = dest / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target)
+        elif src.exists():
+            shutil.copy2(src, target)
+
+
+def generate(dest: Path, apps: int) -> None:
+    copy_example(dest)
+    hello = (dest / "apps/hello/app.yaml").read_text()
+    for i in range(apps):
+        name = f"svc{i:03d}"
+        (dest / f"apps/{name}").mkdir(parents=True)
+        (dest / f"apps/{name}/app.yaml").write_text(
+            hello.replace("name: hello", f"name: {name}").replace("/hello\n", f"/{name}\n")
+        )
+        for env in ("dev", "staging", "prod"):
+            src = (dest / f"environments/{env}/apps/hello.yaml").read_text()
+            (dest / f"environments/{env}/apps/{name}.yaml").write_text(src)
+
+
+def betcycle(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "betcycle", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    return time.perf_counter() - start, proc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--apps", type=int, default=200, help="generated apps (x3 environments)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        generate(repo, args.apps)
+        seconds, proc = betcycle("render", cwd=repo)
+        if proc.returncode:
+            print(proc.stdout, proc.stderr)
+            return 1
+        count = sum(1 for _ in repo.glob("environments/*/manifests/**/*.yaml"))
+        print(f"render of {args.apps + 1} apps x 3 envs ({count} resources): {seconds:.2f} s whole process")
+        best = min(betcycle("validate", cwd=repo)[0] for _ in range(args.repeat))
+        _, proc = betcycle("validate", "--format", "json", cwd=repo)
+        print(
+            f"validate (schemas + cross-resource + policies) of {count} rendered resources: {best:.2f} s "
+            f"whole process -> {count / best:,.0f} resources/s (target >= 2,500/s per core)"
+        )
+        best = min(betcycle("validate", "--no-policies", cwd=repo)[0] for _ in range(args.repeat))
+        print(f"validate without policies: {best:.2f} s -> {count / best:,.0f} resources/s")
+
+        example = Path(tmp) / "example"
+        example.mkdir()
+        copy_example(example)
+        startup = min(betcycle("--version", cwd=example)[0] for _ in range(args.repeat))
+        full = min(
+            betcycle("render", cwd=example)[0] + betcycle("validate", cwd=example)[0]
+            for _ in range(args.repeat)
+        )
+        print(
+            f"example repo: render + validate {full:.2f} s in two processes; "
+            f"start-up (python + imports) {startup:.2f} s each -> work after start-up {full - 2 * startup:.2f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("NO_COLOR", "1")
+    sys.exit(main())
