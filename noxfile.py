@@ -28,10 +28,11 @@ def install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, yamllint and JSON Schema checks of the declarative files and workflows."""
+    """ruff, mypy, yamllint and JSON Schema checks of the declarative files and workflows."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
     session.run("yamllint", "--strict", ".")
     schemas = ROOT / "src/betcycle/data/schemas"
     checks = {

@@ -102,10 +102,10 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             from betcycle.yamlio import atomic_write
 
             buf = io.StringIO()
-            code = validate_cmd.run(root, args.paths, out=buf, **kwargs)  # type: ignore[arg-type]
+            code = validate_cmd.run(root, args.paths, out=buf, **kwargs)
             atomic_write(args.output, buf.getvalue())
             return code
-        return validate_cmd.run(root, args.paths, out=out, **kwargs)  # type: ignore[arg-type]
+        return validate_cmd.run(root, args.paths, out=out, **kwargs)
     if args.command == "policy":
         from betcycle import policy
 

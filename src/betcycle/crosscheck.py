@@ -13,12 +13,17 @@ from betcycle.resources import Resource
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
 
+def _dict_or_empty(value: Any) -> dict[str, Any]:
+    """`value` when it is a mapping, else a fresh empty dict (YAML may hold anything where a map belongs)."""
+    return value if isinstance(value, dict) else {}
+
+
 def pod_template(res: Resource) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     """(pod labels, pod spec, JSON path of the pod spec) of a workload, or None."""
     doc = res.doc
     if res.kind not in WORKLOAD_KINDS:
         return None
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec = _dict_or_empty(doc.get("spec"))
     if res.kind == "Pod":
         return res.labels, spec, "spec"
     if res.kind == "CronJob":
@@ -30,9 +35,9 @@ def pod_template(res: Resource) -> tuple[dict[str, Any], dict[str, Any], str] | 
         prefix = "spec.template"
     if not isinstance(tmpl, dict):
         return None
-    meta = tmpl.get("metadata") if isinstance(tmpl.get("metadata"), dict) else {}
-    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-    pod_spec = tmpl.get("spec") if isinstance(tmpl.get("spec"), dict) else {}
+    meta = _dict_or_empty(tmpl.get("metadata"))
+    labels = _dict_or_empty(meta.get("labels"))
+    pod_spec = _dict_or_empty(tmpl.get("spec"))
     return labels, pod_spec, f"{prefix}.spec"
 
 
@@ -48,7 +53,8 @@ def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
     for expr in selector.get("matchExpressions") or []:
         if not isinstance(expr, dict):
             return False
-        key, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        key: Any = expr.get("key")  # whatever the YAML holds, not necessarily a str
+        op, vals = expr.get("operator"), expr.get("values") or []
         if op == "In" and labels.get(key) not in vals:
             return False
         if op == "NotIn" and key in labels and labels[key] in vals:
@@ -179,7 +185,7 @@ def check_environment(
 
     for res in resources:
         ns = res.namespace
-        spec = res.doc.get("spec") if isinstance(res.doc.get("spec"), dict) else {}
+        spec = _dict_or_empty(res.doc.get("spec"))
         if res.kind == "Service" and res.group == "":
             selector = spec.get("selector")
             if not selector:

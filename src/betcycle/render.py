@@ -144,7 +144,8 @@ def _context(
     repo: Repo, env: Environment, app_name: str, chart: Chart, vals: dict[str, Any]
 ) -> dict[str, Any]:
     app = repo.apps[app_name]
-    image = vals.get("image") if isinstance(vals.get("image"), dict) else {}
+    raw_image = vals.get("image")
+    image: dict[str, Any] = raw_image if isinstance(raw_image, dict) else {}
     version = str(image.get("tag") or chart.version)[:63]
     selector = {"app.kubernetes.io/name": app_name, "app.kubernetes.io/instance": f"{app_name}-{env.name}"}
     labels = {
@@ -310,7 +311,8 @@ def render(
 def _generated_files(root: Path, rel_dir: str) -> tuple[list[str], list[str]]:
     """(files with our header, hand-written files) under rel_dir."""
     base = root / rel_dir
-    generated, other = [], []
+    generated: list[str] = []
+    other: list[str] = []
     if not base.is_dir():
         return generated, other
     for p in sorted(base.rglob("*")):

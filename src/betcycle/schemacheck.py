@@ -76,6 +76,7 @@ def check(
 ) -> list[UserError]:
     """Every schema violation of `data` as a UserError (sorted by line), empty when valid."""
     errors: list[UserError] = []
+    hint: str | None
 
     def where(key: PathKey) -> tuple[str, int | None]:
         if locate is not None:

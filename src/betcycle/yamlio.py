@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
     from yaml import SafeLoader as FastLoader  # type: ignore[assignment]
 
+_yaml_rs: ModuleType | None
 try:  # Rust parser, ~10x faster than libyaml+Python construction; used only where it provably agrees
     import yaml_rs as _yaml_rs
 except ImportError:  # pragma: no cover
@@ -185,11 +187,11 @@ def line_of(lines: LineMap, key: PathKey) -> int | None:
         key = key[:-1]
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class _Dumper(_BaseDumper):
     """Block style, template key order, literal blocks for multi-line strings."""
 
 
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _str_representer(dumper: _Dumper, data: str) -> yaml.ScalarNode:
     if _YAML12_NOT_STR.fullmatch(data):
         # PyYAML quotes what YAML 1.1 would misread; also quote what a YAML 1.2 reader would (0o17, 1e3, ...)
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'")
