@@ -64,7 +64,7 @@ def test_text_groups_and_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "prod / hello: environments/prod/apps/hello.yaml" in text
     assert "    at environments/prod/apps/hello.yaml:3" in text
     assert "    fix: set image.tag" in text
-    assert text.rstrip().endswith("2 resource(s) checked: 1 error(s), 1 warning(s)")
+    assert text.rstrip().endswith("2 resource(s), 2 validated against a schema: 1 error(s), 1 warning(s)")
     assert "\033[" not in text
     monkeypatch.setenv("FORCE_COLOR", "1")
     out = io.StringIO()

@@ -179,7 +179,7 @@ spec:
 def test_selector_semantics() -> None:
     labels = {"app": "web", "tier": "front"}
     assert selector_matches({"app": "web"}, labels)
-    assert not selector_matches({}, labels)
+    assert selector_matches({}, labels)  # policy/v1: an empty selector selects every pod
     assert selector_matches(
         {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}, labels
     )
@@ -189,3 +189,24 @@ def test_selector_semantics() -> None:
     assert selector_matches({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, labels)
     assert not selector_matches({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, labels)
     assert not selector_matches("nope", labels)
+
+
+def test_malformed_shapes_do_not_crash() -> None:
+    text = (
+        BASE
+        + "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, namespace: shop}\nspec:\n  rules: [foo]\n"
+    )
+    text += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers: [{name: c, env: [{valueFrom: 1}], envFrom: [3]}]\n  volumes: [{projected: 5}]\n"
+    assert rules(text) == []
+
+
+def test_duplicate_env_var() -> None:
+    text = BASE.replace("          env:\n", "          env:\n            - {name: X, value: a}\n")
+    assert rules(text) == [
+        ("crossref/duplicate-env", "Deployment/shop/web", "spec.template.spec.containers[0].env[1]")
+    ]
+
+
+def test_empty_pdb_selector_matches_all_pods() -> None:
+    pdb = "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: all, namespace: shop}\nspec: {maxUnavailable: 1, selector: {}}\n"
+    assert rules(BASE + pdb) == []

@@ -231,3 +231,83 @@ def test_missing_environments_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError) as e:
         load_repo(tmp_path)
     assert "no environments/ folder" in e.value.message
+
+
+def test_kubernetes_version_hint_quotes_what_was_typed(example: Path, cli) -> None:
+    env = example / "environments/dev/environment.yaml"
+    env.write_text(env.read_text().replace('"1.31"', "1.30"))
+    code, _, err = cli("--root", example, "render")
+    assert code == 2 and 'write kubernetesVersion: "1.30"' in err
+
+
+def test_unsupported_kubernetes_version_names_the_file(example: Path, cli) -> None:
+    env = example / "environments/dev/environment.yaml"
+    env.write_text(env.read_text().replace('"1.31"', '"1.24"'))
+    code, _, err = cli("--root", example, "render")
+    assert code == 2
+    assert "environments/dev/environment.yaml:4: Kubernetes 1.24 is not supported" in err
+
+
+def test_reserved_app_name(example: Path, cli) -> None:
+    (example / "apps/argocd").mkdir()
+    (example / "apps/argocd/app.yaml").write_text("name: argocd\nowner: team-x\nchart: service\n")
+    code, _, err = cli("--root", example, "render")
+    assert code == 2 and "app name 'argocd' is reserved" in err
+
+
+def test_broken_app_file_is_reported_once(example: Path, cli) -> None:
+    app = example / "apps/hello/app.yaml"
+    app.write_text(app.read_text().replace("owner: team-platform", "owner: Team Platform"))
+    code, _, err = cli("--root", example, "render")
+    assert code == 2
+    assert "deploys unknown app" not in err
+    assert err.count("error:") == 1
+
+
+def test_missing_settings_file(example: Path, cli) -> None:
+    (example / "betcycle.yaml").unlink()
+    code, _, err = cli("--root", example, "render")
+    assert code == 2 and "no betcycle.yaml at the repository root" in err
+
+
+def test_digest_tags_render_valid_image_and_label(example: Path, cli, crd_cache: Path) -> None:
+    digest = "sha256:" + "ab" * 32
+    (example / "environments/dev/apps/hello.yaml").write_text(f'image:\n  tag: "{digest}"\n')
+    assert cli("--root", example, "render")[0] == 0
+    text = (example / "environments/dev/manifests/hello/deployment-hello.yaml").read_text()
+    assert f"hello@{digest}" in text
+    assert "app.kubernetes.io/version: sha256-abababababab" in text
+    code, out, _ = cli("--root", example, "validate", "--env", "dev", "--schema-cache", crd_cache)
+    assert code == 0, out
+
+
+def test_env_values_override_chart_variables_without_duplicates(example: Path, cli) -> None:
+    (example / "environments/dev/apps/hello.yaml").write_text(
+        'image:\n  tag: "1.0.0"\nenv:\n  PORT: "9000"\n  DEBUG: true\n'
+    )
+    assert cli("--root", example, "render")[0] == 0
+    text = (example / "environments/dev/manifests/hello/deployment-hello.yaml").read_text()
+    assert text.count("name: PORT") == 1
+    assert "value: '9000'" in text and "value: 'true'" in text
+
+
+def test_autoscaled_apps_let_the_hpa_own_replicas(example: Path) -> None:
+    (example / "environments/prod/apps/hello.yaml").write_text(
+        'image:\n  tag: "1.0.0"\nautoscaling:\n  enabled: true\n  minReplicas: 3\n'
+    )
+    result = render.render(load_repo(example), ["prod"])
+    app = next(r.doc for r in result.resources if r.kind == "Application" and r.name == "prod-hello")
+    assert app["spec"]["ignoreDifferences"] == [
+        {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
+    ]
+    assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    narrowed = render.render(load_repo(example), ["prod"], ["hello"])
+    app2 = next(r.doc for r in narrowed.resources if r.kind == "Application" and r.name == "prod-hello")
+    assert app2 == app
+
+
+def test_unwritable_output_is_a_clear_error(example: Path, cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cli("--root", example, "validate", "--no-policies", "-o", blocker / "sub" / "out.json")
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err

@@ -51,7 +51,25 @@ def app_project(repo: Repo, env: Environment, apps: list[str]) -> dict[str, Any]
     }
 
 
-def application(repo: Repo, env: Environment, app: str, owner: str) -> dict[str, Any]:
+def application(
+    repo: Repo, env: Environment, app: str, owner: str, autoscaled: bool = False
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "project": env.project,
+        "source": {
+            "repoURL": repo.repo_url,
+            "targetRevision": env.target_revision,
+            "path": f"{env.manifests_dir}/{app}",
+        },
+        "destination": env.destination(app),
+        "syncPolicy": _sync_policy(env, create_namespace=True),
+    }
+    if autoscaled:
+        # The HPA owns spec.replicas once it runs; without this, self-heal would undo every scale-out.
+        spec["ignoreDifferences"] = [
+            {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
+        ]
+        spec["syncPolicy"]["syncOptions"].append("RespectIgnoreDifferences=true")
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -69,16 +87,7 @@ def application(repo: Repo, env: Environment, app: str, owner: str) -> dict[str,
             ),
             "finalizers": ["resources-finalizer.argocd.argoproj.io"],
         },
-        "spec": {
-            "project": env.project,
-            "source": {
-                "repoURL": repo.repo_url,
-                "targetRevision": env.target_revision,
-                "path": f"{env.manifests_dir}/{app}",
-            },
-            "destination": env.destination(app),
-            "syncPolicy": _sync_policy(env, create_namespace=True),
-        },
+        "spec": spec,
     }
 
 
@@ -104,9 +113,12 @@ def root_application(repo: Repo, env: Environment) -> dict[str, Any]:
     }
 
 
-def objects(repo: Repo, env: Environment) -> list[dict[str, Any]]:
-    """All Argo CD objects of `env`, AppProject first, then the root, then one Application per app."""
+def objects(repo: Repo, env: Environment, autoscaled: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """All Argo CD objects of `env`, AppProject first, then the root, then one Application per app.
+
+    `autoscaled`: apps that render a HorizontalPodAutoscaler (Argo CD must leave their replicas alone).
+    """
     apps = sorted(repo.env_apps.get(env.name, {}))
     out = [app_project(repo, env, apps), root_application(repo, env)]
-    out += [application(repo, env, a, repo.apps[a].owner) for a in apps]
+    out += [application(repo, env, a, repo.apps[a].owner, a in autoscaled) for a in apps]
     return out

@@ -133,10 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserErrors as exc:
         for e in exc.errors:
             sys.stderr.write(f"error: {e}\n")
-        sys.stderr.write(f"{len(exc.errors)} input error(s); nothing was written\n")
+        tail = (
+            "; nothing was written" if args.command in ("render", "promote", "set-image", "rollback") else ""
+        )
+        sys.stderr.write(f"{len(exc.errors)} input error(s){tail}\n")
         return EXIT_USAGE
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:  # a file we were asked to write (or read) that the OS refuses
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -46,7 +46,8 @@ def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
     if not isinstance(selector, dict):
         return False
     if "matchLabels" not in selector and "matchExpressions" not in selector:
-        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+        # {} selects every pod (policy/v1 PDB, NetworkPolicy); Services without selector are skipped earlier
+        return all(labels.get(k) == v for k, v in selector.items())
     for k, v in (selector.get("matchLabels") or {}).items():
         if labels.get(k) != v:
             return False
@@ -183,13 +184,13 @@ def check_environment(
         declared = external.get(ext_key or "", [])
         return name in declared or f"{ns}/{name}" in declared
 
-    for res in resources:
+    def one(res: Resource) -> None:
         ns = res.namespace
         spec = _dict_or_empty(res.doc.get("spec"))
         if res.kind == "Service" and res.group == "":
             selector = spec.get("selector")
             if not selector:
-                continue  # a Service without selector is managed by hand (EndpointSlices): nothing to match
+                return  # a Service without selector is managed by hand (EndpointSlices): nothing to match
             matched = [p for p in pods[ns] if selector_matches(selector, p.labels)]
             if not matched:
                 add(
@@ -199,7 +200,7 @@ def check_environment(
                     "make the selector equal the workload's pod template labels",
                     "spec.selector",
                 )
-                continue
+                return
             port_names = {
                 port.get("name")
                 for p in matched
@@ -281,9 +282,21 @@ def check_environment(
                                 "use one of the Service's port names",
                                 f"spec.rules[{i}].http.paths[{j}].backend.service.port.name",
                             )
+
+    for res in resources:
+        try:
+            one(res)
+        except (AttributeError, TypeError):
+            continue  # a malformed shape (e.g. `rules: [foo]`): the schema check reports it with its path
+
     for ns_pods in pods.values():
         for pod in ns_pods:
-            for kind, name, path, optional in _refs(pod):
+            try:
+                refs = list(_refs(pod))
+                containers = list(_containers(pod.spec))
+            except (AttributeError, TypeError):
+                continue  # malformed pod spec: reported by the schema check
+            for kind, name, path, optional in refs:
                 if not optional and not exists(kind, pod.res.namespace, name):
                     add(
                         pod.res,
@@ -293,4 +306,18 @@ def check_environment(
                         "environment.yaml if it is created outside this repository",
                         path,
                     )
+            for field, i, c in containers:
+                seen_env: set[str] = set()
+                for j, e in enumerate(c.get("env") or []):
+                    name = e.get("name") if isinstance(e, dict) else None
+                    if isinstance(name, str) and name in seen_env:
+                        add(
+                            pod.res,
+                            "duplicate-env",
+                            f"environment variable {name!r} is set twice in container {c.get('name')!r}",
+                            "set each variable once (the API server rejects duplicates under server-side apply)",
+                            f"{pod.path}.{field}[{i}].env[{j}]",
+                        )
+                    elif isinstance(name, str):
+                        seen_env.add(name)
     return findings

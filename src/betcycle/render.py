@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import traceback
 from dataclasses import dataclass, field
 from functools import cache
@@ -50,6 +51,11 @@ def _toyaml(value: Any, indent: int = 0) -> str:
 
 
 def _quote(value: Any) -> str:
+    """A double-quoted YAML string; booleans as true/false and None as "" (not Python's True/None)."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif value is None:
+        value = ""
     return json.dumps(str(value))
 
 
@@ -146,7 +152,14 @@ def _context(
     app = repo.apps[app_name]
     raw_image = vals.get("image")
     image: dict[str, Any] = raw_image if isinstance(raw_image, dict) else {}
-    version = str(image.get("tag") or chart.version)[:63]
+    tag = str(image.get("tag") or "")
+    repository = str(image.get("repository") or "")
+    if tag.startswith("sha256:"):
+        image_ref = f"{repository}@{tag}"
+        version = "sha256-" + tag.removeprefix("sha256:")[:12]
+    else:
+        image_ref = f"{repository}:{tag}" if tag else repository
+        version = _label_value(tag or chart.version)
     selector = {"app.kubernetes.io/name": app_name, "app.kubernetes.io/instance": f"{app_name}-{env.name}"}
     labels = {
         **selector,
@@ -169,7 +182,28 @@ def _context(
         "values": vals,
         "labels": dict(sorted(labels.items())),
         "selectorLabels": dict(sorted(selector.items())),
+        "imageRef": image_ref,
+        "containerEnv": _container_env(app_name, vals, tag),
     }
+
+
+def _label_value(value: str) -> str:
+    """A valid label value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", value)[:63]
+    return cleaned.strip("-_.")
+
+
+def _container_env(app_name: str, vals: dict[str, Any], tag: str) -> list[dict[str, str]]:
+    """The container's env: chart-provided variables, overridden (not duplicated) by the values' `env`."""
+    env: dict[str, str] = {
+        "PORT": str(vals.get("port", "")),
+        "SERVICE_NAME": app_name,
+        "SERVICE_VERSION": tag,
+    }
+    user = vals.get("env")
+    for key, value in sorted((user if isinstance(user, dict) else {}).items()):
+        env[str(key)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return [{"name": k, "value": v} for k, v in env.items()]
 
 
 def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, str], list[Resource]]:
@@ -294,7 +328,8 @@ def render(
             result.owned_dirs += [f"{env.manifests_dir}/{a}" for a in app_names if a not in deployed]
         else:
             result.owned_dirs.append(env.manifests_dir)
-        for doc in argocd.objects(repo, env):
+        autoscaled = _autoscaled(repo, env, deployed, result)
+        for doc in argocd.objects(repo, env, autoscaled):
             res = Resource(doc, env=env.name, app=None, source=env.file, line=1)
             out = f"{env.manifests_dir}/{argocd.ARGOCD_DIR}/{res.kind.lower()}-{res.name}.yaml"
             res.output = out
@@ -306,6 +341,22 @@ def render(
         raise UserErrors(errors)
     result.owned_dirs = sorted(set(result.owned_dirs))
     return result
+
+
+def _autoscaled(repo: Repo, env: Environment, deployed: list[str], result: RenderResult) -> frozenset[str]:
+    """Apps of `env` whose chart renders an HPA (from this render, or from merged values when narrowed)."""
+    found = {r.app for r in result.resources if r.env == env.name and r.kind == "HorizontalPodAutoscaler"}
+    rendered = {r.app for r in result.resources if r.env == env.name}
+    for app in deployed:
+        if app not in rendered:  # narrowed with --app: decide from the values without rendering
+            try:
+                vals, _, _ = merged_values(repo, env, app)
+            except UserErrors:
+                continue
+            auto = vals.get("autoscaling")
+            if isinstance(auto, dict) and auto.get("enabled") is True:
+                found.add(app)
+    return frozenset(a for a in found if a)
 
 
 def _generated_files(root: Path, rel_dir: str) -> tuple[list[str], list[str]]:
@@ -349,8 +400,16 @@ def compare(root: Path, result: RenderResult) -> list[FileChange]:
     return sorted({(c.path, c.state): c for c in changes}.values(), key=lambda c: c.path)
 
 
-def write(root: Path, result: RenderResult) -> tuple[list[FileChange], list[str]]:
-    """Bring the files on disk in line with the render. Returns (changes made, hand-written files kept)."""
+def hand_written(root: Path, result: RenderResult) -> list[str]:
+    """Files in the rendered folders that betcycle did not generate (kept as they are, never deleted)."""
+    kept: list[str] = []
+    for d in result.owned_dirs:
+        kept += _generated_files(root, d)[1]
+    return sorted(set(kept))
+
+
+def write(root: Path, result: RenderResult) -> list[FileChange]:
+    """Bring the files on disk in line with the render; returns the changes made."""
     changes = compare(root, result)
     for change in changes:
         if change.state != "extra":
@@ -358,18 +417,14 @@ def write(root: Path, result: RenderResult) -> tuple[list[FileChange], list[str]
     for change in changes:
         if change.state == "extra":
             (root / change.path).unlink()
-    kept = []
-    for d in result.owned_dirs:
-        _, other = _generated_files(root, d)
-        kept += other
     # remove folders emptied by deletions (removed apps)
     for d in result.owned_dirs:
         base = root / d
         if base.is_dir():
-            for sub in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True):
+            for sub in [*sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True), base]:
                 if not any(sub.iterdir()):
                     sub.rmdir()
-    return changes, sorted(set(kept))
+    return changes
 
 
 def manifests_for(result: RenderResult, env: str) -> list[Resource]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 
 from betcycle import schemacheck
 from betcycle.errors import UserError, UserErrors
+from betcycle.schemas import supported_versions
 from betcycle.yamlio import LineMap, PathKey, load_with_lines, read_text
 
 SETTINGS_FILE = "betcycle.yaml"
-DEFAULT_REPO_URL = "https://github.com/example-org/platform.git"
+#: names an app may not have: they collide with folders BetCycle renders into
+RESERVED_APP_NAMES = frozenset({"argocd"})
 
 
 @dataclass
@@ -201,6 +204,16 @@ def _sub_lines(lines: LineMap, prefix: PathKey) -> LineMap:
     return {k[n:]: v for k, v in lines.items() if k[:n] == prefix}
 
 
+def _raw_value(path: Path, line: int | None) -> str | None:
+    """The value as written on `line` of a `key: value` line (for hints that quote what the user typed)."""
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()[(line or 0) - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    value = text.partition(":")[2].split("#")[0].strip()
+    return value or None
+
+
 def _check_name(
     data: dict[str, Any], expected: str, rel: str, lines: LineMap, errors: list[UserError]
 ) -> None:
@@ -219,7 +232,15 @@ def load_repo(root: Path) -> Repo:
     """Read betcycle.yaml, every environment, app, environment-app file and the charts they use."""
     root = root.resolve()
     errors: list[UserError] = []
-    repo_url, argocd_ns = DEFAULT_REPO_URL, "argocd"
+    repo_url, argocd_ns = "", "argocd"
+    if not (root / SETTINGS_FILE).exists() and (root / "environments").is_dir():
+        errors.append(
+            UserError(
+                "no betcycle.yaml at the repository root",
+                path=SETTINGS_FILE,
+                hint="create it with `repoURL: <the git URL Argo CD clones>` (see docs/configuration.md)",
+            )
+        )
     if (root / SETTINGS_FILE).exists():
         loaded = _load_mapping(root, SETTINGS_FILE, errors)
         if loaded:
@@ -255,13 +276,26 @@ def load_repo(root: Path) -> Repo:
             continue
         data, lines = loaded
         kv = data.get("kubernetesVersion")
+        kv_line = lines.get(("kubernetesVersion",))
         if isinstance(kv, int | float) and not isinstance(kv, bool):
+            written = _raw_value(root / rel, kv_line) or str(kv)
             errors.append(
                 UserError(
                     f"kubernetesVersion must be a quoted string, got the number {kv}",
                     path=rel,
-                    line=lines.get(("kubernetesVersion",)),
-                    hint=f'write kubernetesVersion: "{kv}" (unquoted, YAML reads 1.30 as the number 1.3)',
+                    line=kv_line,
+                    hint=f'write kubernetesVersion: "{written}" (unquoted, YAML reads 1.30 as the number 1.3)',
+                )
+            )
+            continue
+        if isinstance(kv, str) and kv not in supported_versions() and re.fullmatch(r"1\.[0-9]{2}", kv):
+            errors.append(
+                UserError(
+                    f"Kubernetes {kv} is not supported (schemas for "
+                    f"{supported_versions()[0]}–{supported_versions()[-1]})",
+                    path=rel,
+                    line=kv_line,
+                    hint="set a supported version, or upgrade kubernetes-validate for newer schemas",
                 )
             )
             continue
@@ -298,11 +332,25 @@ def load_repo(root: Path) -> Repo:
             if problems:
                 continue
             _check_name(data, app_dir.name, rel, lines, errors)
+            if app_dir.name in RESERVED_APP_NAMES:
+                errors.append(
+                    UserError(
+                        f"app name {app_dir.name!r} is reserved",
+                        path=rel,
+                        line=lines.get(("name",)),
+                        hint=f"manifests/{app_dir.name}/ is used by BetCycle itself; rename the app",
+                    )
+                )
+                continue
             apps[app_dir.name] = App(app_dir.name, rel, data, lines)
 
+    present_apps = (
+        {p.name for p in apps_root.iterdir() if (p / "app.yaml").exists()} if apps_root.is_dir() else set()
+    )
+    present_envs = {p.name for p in env_root.iterdir() if (p / "environment.yaml").exists()}
     for deployed in env_apps.values():
         for name, ea in deployed.items():
-            if name not in apps:
+            if name not in apps and name not in present_apps:  # a broken app.yaml is reported once, above
                 errors.append(unknown_name("app", name, sorted(apps)))
                 errors[-1].path = ea.file
                 errors[-1].message = f"deploys unknown app {name!r} (no apps/{name}/app.yaml)"
@@ -310,7 +358,7 @@ def load_repo(root: Path) -> Repo:
 
     for env in envs.values():
         src = env.promotion_from
-        if src and src not in envs:
+        if src and src not in envs and src not in present_envs:
             err = unknown_name("environment", src, sorted(envs))
             err.path, err.line = env.file, env.line("promotion", "from")
             err.message = f"promotion.from names unknown environment {src!r}"

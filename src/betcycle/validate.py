@@ -12,6 +12,7 @@ import jsonschema_rs
 
 from betcycle.crd import CrdSchemaStore
 from betcycle.findings import Finding, for_resource, json_path
+from betcycle.policy import find_origin
 from betcycle.resources import Resource
 from betcycle.schemas import is_builtin_group, kube_schemas
 
@@ -26,11 +27,8 @@ class SchemaReport:
 
 
 def _origin(res: Resource, instance: Any) -> tuple[str, int] | None:
-    """The values line that set a scalar the schema rejected, when it is unambiguous."""
-    if isinstance(instance, dict | list) or instance is None:
-        return None
-    hits = [(file, line) for file, line, value in res.origins.values() if value == instance]
-    return hits[-1] if hits else None
+    """The values line that most likely set a scalar the schema rejected (see policy.find_origin)."""
+    return find_origin(res.origins, instance)
 
 
 def _allowed_properties(validator_schema: Any, schema_path: list[Any]) -> list[str]:
@@ -43,7 +41,8 @@ def _allowed_properties(validator_schema: Any, schema_path: list[Any]) -> list[s
     return sorted(node.get("properties", {})) if isinstance(node, dict) else []
 
 
-def _errors(res: Resource, validator: Any, rule: str, schema: Any | None) -> Iterable[Finding]:
+def _errors(res: Resource, validator: Any, schema: Any | None, *, crd: bool) -> Iterable[Finding]:
+    rule = "schema"
     for err in validator.iter_errors(res.doc):
         path = tuple(err.instance_path)
         kind = type(err.kind).__name__
@@ -66,7 +65,7 @@ def _errors(res: Resource, validator: Any, rule: str, schema: Any | None) -> Ite
             severity="error",
             rule=rule,
             message=err.message,
-            hint="fix the value to match the Kubernetes API" if rule == "schema" else "see the CRD's schema",
+            hint=f"see the {res.kind} CRD's schema" if crd else "fix the value to match the Kubernetes API",
             path=json_path(path),
             origin=_origin(res, err.instance),
         )
@@ -103,7 +102,7 @@ def validate_schemas(
         if validator is not None:
             report.checked += 1
             report.findings += _errors(
-                res, validator, "schema", kube.lookup_schema(res.api_version, res.kind)
+                res, validator, kube.lookup_schema(res.api_version, res.kind), crd=False
             )
             continue
         if is_builtin_group(res.group):
@@ -145,5 +144,5 @@ def validate_schemas(
                 )
             continue
         report.checked += 1
-        report.findings += _errors(res, crd_validator, "schema", crds.get(group, version, res.kind))
+        report.findings += _errors(res, crd_validator, crds.get(group, version, res.kind), crd=True)
     return report

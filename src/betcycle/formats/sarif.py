@@ -59,7 +59,6 @@ def write(findings: Sequence[Finding], out: TextIO, context: dict[str, object]) 
                     "driver": {
                         "name": "betcycle",
                         "version": __version__,
-                        "informationUri": "https://github.com/betcycle/betcycle",
                         "rules": rules,
                     }
                 },

@@ -52,9 +52,10 @@ def write(findings: Sequence[Finding], out: TextIO, context: dict[str, object]) 
     skipped = context.get("skipped")
     summary = f"{errors} error(s), {warnings} warning(s)"
     if checked is not None:
-        summary = f"{checked} resource(s) checked: " + summary
+        validated = int(str(checked)) - int(str(skipped or 0))
+        summary = f"{checked} resource(s), {validated} validated against a schema: " + summary
     if skipped:
-        summary += f", {skipped} skipped"
+        summary += f", {skipped} without schema"
     if findings:
         out.write("\n")
     out.write(c(_BOLD, summary) + "\n")
