@@ -87,8 +87,9 @@ def render_check(session: nox.Session) -> None:
 def validate(session: nox.Session) -> None:
     """Validate rendered manifests: Kubernetes and CRD schemas, cross-resource checks, policies.
 
-    Set BETCYCLE_CRDS_DIR to a folder of CRDs to import first (offline CI); otherwise an empty schema cache is
-    filled with `betcycle schemas fetch` when the network allows.
+    Set BETCYCLE_CRDS_DIR to a folder of CRDs to import first (offline CI). Otherwise fill the schema cache
+    once with `nox -s schemas` (downloads the CRDs pinned in crds.lock.yaml); custom resources without a
+    schema are reported as skipped.
     """
     install(session)
     crds = os.environ.get("BETCYCLE_CRDS_DIR")
