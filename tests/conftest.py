@@ -68,3 +68,30 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return code, captured.out, captured.err
 
     return run
+
+
+def git(root: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def git_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A pinned git identity and no user/system git config (pre-commit's and copier's habit)."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{var}_NAME", "BetCycle Test")
+        monkeypatch.setenv(f"GIT_{var}_EMAIL", "test@example.invalid")
+        monkeypatch.setenv(f"GIT_{var}_DATE", "2026-01-01T00:00:00Z")
+    (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
+
+
+@pytest.fixture
+def repo_git(example: Path, git_env: None) -> Path:
+    """The example repository as a git repository with one commit on main."""
+    git(example, "init", "-q", "-b", "main")
+    git(example, "add", "-A")
+    git(example, "commit", "-q", "-m", "initial")
+    return example

@@ -306,14 +306,17 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
 def render(
     repo: Repo, env_names: list[str] | None = None, app_names: list[str] | None = None
 ) -> RenderResult:
-    """Render the selected environments (all by default), narrowed to `app_names` if given."""
+    """Render the selected environments (all by default), narrowed to `app_names` if given.
+
+    `app_names=[]` renders only the Argo CD objects of the environments.
+    """
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)
     result = RenderResult()
     errors: list[UserError] = []
     for env in envs:
         deployed = sorted(repo.env_apps.get(env.name, {}))
-        selected = [a for a in deployed if not app_names or a in app_names]
+        selected = [a for a in deployed if app_names is None or a in app_names]
         for app_name in selected:
             try:
                 files, resources = render_app(repo, env, app_name)
@@ -323,7 +326,7 @@ def render(
             result.files.update(files)
             result.resources += resources
             result.owned_dirs.append(f"{env.manifests_dir}/{app_name}")
-        if app_names:
+        if app_names is not None:
             # apps named but not deployed here: their old output (if any) is stale
             result.owned_dirs += [f"{env.manifests_dir}/{a}" for a in app_names if a not in deployed]
         else:
