@@ -99,6 +99,34 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session
+def diff(session: nox.Session) -> None:
+    """Semantic diff against the merge base with origin/main (`-- --format markdown`, `-- --base REV`)."""
+    install(session)
+    session.run("betcycle", "diff", *session.posargs)
+
+
+@nox.session
+def promote(session: nox.Session) -> None:
+    """Promote a release: `nox -s promote -- APP --from staging --to prod [--commit]`."""
+    install(session)
+    session.run("betcycle", "promote", *session.posargs)
+
+
+@nox.session(name="set_image")
+def set_image(session: nox.Session) -> None:
+    """Set an image tag: `nox -s set_image -- APP --env ENV --tag TAG [--commit]`."""
+    install(session)
+    session.run("betcycle", "set-image", *session.posargs)
+
+
+@nox.session
+def rollback(session: nox.Session) -> None:
+    """Roll back to the previous tag: `nox -s rollback -- APP --env ENV [--to TAG] [--commit]`."""
+    install(session)
+    session.run("betcycle", "rollback", *session.posargs)
+
+
+@nox.session
 def schemas(session: nox.Session) -> None:
     """Manage the CRD schema cache: `nox -s schemas -- import DIR` or `-- fetch`."""
     install(session)

@@ -24,7 +24,7 @@ def test_set_image_edits_only_the_tag_line_and_rerenders(repo_git: Path, cli) ->
 
 def test_promote_copies_the_tag_keeping_comments_and_layout(repo_git: Path, cli) -> None:
     before = (repo_git / PROD).read_text()
-    code, out, err = cli("--root", repo_git, "promote", "hello", "--from", "staging", "--to", "prod")
+    code, _out, err = cli("--root", repo_git, "promote", "hello", "--from", "staging", "--to", "prod")
     assert code == 0, err
     after = (repo_git / PROD).read_text()
     assert after == before.replace('tag: "1.3.2"', 'tag: "1.4.0"')
@@ -86,7 +86,7 @@ def test_invalid_tag_restores_the_values_file(repo_git: Path, cli) -> None:
 
 def test_commit_creates_branch_commit_and_pr_body(repo_git: Path, cli, tmp_path: Path) -> None:
     body = tmp_path / "pr.md"
-    code, out, err = cli(
+    code, _out, err = cli(
         "--root",
         repo_git,
         "set-image",

@@ -6,11 +6,13 @@ Exit codes: 0 ok, 1 findings at error severity / stale render / changes, 2 bad i
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from betcycle import __version__
 from betcycle.errors import UserError, UserErrors
@@ -60,6 +62,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema-cache", type=Path, help="CRD schema cache (default: $BETCYCLE_SCHEMA_CACHE)")
     p.add_argument("--no-policies", action="store_true", help="skip the policies in policies/")
 
+    p = sub.add_parser(
+        "diff", help="semantic diff of what each cluster will receive, against a base revision"
+    )
+    p.add_argument("--base", help="base revision (default: merge base with origin/main, else main)")
+    p.add_argument("--head", help="head revision to render (default: the working tree)")
+    p.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
+    p.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--output", "-o", type=Path, help="write the diff to this file instead of stdout")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when there are changes")
+    p.add_argument(
+        "--full", action="store_true", help="render every app, not only those whose inputs changed"
+    )
+    p.add_argument(
+        "--max-chars", type=int, default=60_000, help="markdown size cap (GitHub comments: 65,536)"
+    )
+
+    for verb, help_text in (
+        ("set-image", "set an app's image tag in one environment (what CD calls after a push)"),
+        ("promote", "copy an app's release from its promotion source into the next environment"),
+        ("rollback", "set an app's image tag back to the previous one (from git history) or --to TAG"),
+    ):
+        p = sub.add_parser(verb, help=help_text)
+        p.add_argument("app")
+        if verb == "promote":
+            p.add_argument("--from", dest="source", required=True, help="source environment")
+            p.add_argument("--to", dest="target", required=True, help="target environment")
+            p.add_argument("--all-values", action="store_true", help="also copy env and config values")
+        else:
+            p.add_argument("--env", required=True)
+            if verb == "set-image":
+                p.add_argument("--tag", required=True)
+            else:
+                p.add_argument("--to", dest="to", help="the tag to go back to (default: previous in history)")
+        p.add_argument("--commit", action="store_true", help="commit the change (on --branch if given)")
+        p.add_argument("--branch", help="create this branch for the commit")
+        p.add_argument("--pr-body", type=Path, help="write a pull-request description (markdown) here")
+
     p = sub.add_parser("policy", help="the policy catalogue")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pl = psub.add_parser("list", help="print every policy")
@@ -75,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     sf.add_argument("--lock", type=Path, help="lock file (default: crds.lock.yaml at the repository root)")
     sf.add_argument("--schema-cache", type=Path)
     return parser
+
+
+def _to_output(path: Path | None, run: Callable[[TextIO], int]) -> int:
+    """Run a report-writing command into `path` atomically (or stdout)."""
+    if path is None:
+        return run(sys.stdout)
+    from betcycle.yamlio import atomic_write
+
+    buf = io.StringIO()
+    code = run(buf)
+    atomic_write(path, buf.getvalue())
+    return code
 
 
 def _dispatch(args: argparse.Namespace, root: Path) -> int:
@@ -96,16 +148,37 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             use_policies=not args.no_policies,
             cwd=Path.cwd(),
         )
-        if args.output:
-            import io
+        return _to_output(args.output, lambda o: validate_cmd.run(root, args.paths, out=o, **kwargs))
+    if args.command == "diff":
+        from betcycle.commands import diff_cmd
 
-            from betcycle.yamlio import atomic_write
+        kwargs = dict(
+            base=args.base,
+            head=args.head,
+            envs=args.env,
+            apps=args.app,
+            fmt=args.format,
+            full=args.full,
+            exit_code=args.exit_code,
+            max_chars=args.max_chars,
+        )
+        return _to_output(args.output, lambda o: diff_cmd.run(root, out=o, **kwargs))
+    if args.command in ("set-image", "promote", "rollback"):
+        from betcycle.commands import release
 
-            buf = io.StringIO()
-            code = validate_cmd.run(root, args.paths, out=buf, **kwargs)
-            atomic_write(args.output, buf.getvalue())
-            return code
-        return validate_cmd.run(root, args.paths, out=out, **kwargs)
+        common = dict(commit=args.commit, branch=args.branch, pr_body=args.pr_body, out=out)
+        if args.command == "set-image":
+            return release.set_image(root, args.app, args.env, args.tag, **common)
+        if args.command == "promote":
+            return release.promote(
+                root,
+                args.app,
+                args.source,
+                args.target,
+                all_values=args.all_values,
+                **common,
+            )
+        return release.rollback(root, args.app, args.env, args.to, **common)
     if args.command == "policy":
         from betcycle import policy
 
