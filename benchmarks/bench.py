@@ -55,7 +55,7 @@ def betcycle(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--apps", type=int, default=200, help="generated apps (x3 environments)")
+    parser.add_argument("--apps", type=int, default=300, help="generated apps (x3 environments)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +76,18 @@ def main() -> int:
         )
         best = min(betcycle("validate", "--no-policies", cwd=repo)[0] for _ in range(args.repeat))
         print(f"validate without policies: {best:.2f} s -> {count / best:,.0f} resources/s")
+
+        # a one-app change in a repository of N apps x 3 environments: diff renders only that app
+        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+        subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "bench"], cwd=repo, check=True)
+        target = repo / "environments/prod/apps/svc000.yaml"
+        target.write_text(target.read_text().replace("replicas: 3", "replicas: 4"))
+        seconds = min(betcycle("diff", "--format", "markdown", cwd=repo)[0] for _ in range(args.repeat))
+        print(f"diff of a one-app change among {args.apps + 1} apps x 3 envs: {seconds:.2f} s whole process")
+        seconds, _ = betcycle("diff", "--full", "--format", "markdown", cwd=repo)
+        print(f"diff --full (renders every app) of the same change: {seconds:.2f} s")
 
         example = Path(tmp) / "example"
         example.mkdir()
