@@ -604,6 +604,10 @@ def _object_risks(c: ObjectChange, old: Doc, new: Doc) -> list[tuple[str, str]]:
     group, kind, ident = c.key[2], c.kind, c.ident
     what = f"changed: {_brief(c.fields)}" if c.status == "changed" else c.status
     out: list[tuple[str, str]] = []
+    # a release relabels every object (app.kubernetes.io/version): metadata-only changes carry no risk
+    substantive = c.status != "changed" or any(not f.path.startswith("metadata.") for f in c.fields)
+    if not substantive:
+        return out
     if kind in _RBAC and group in ("", "rbac.authorization.k8s.io"):
         out.append(("rbac", f"RBAC {ident} {what}"))
     if kind == "NetworkPolicy" and group == "networking.k8s.io":

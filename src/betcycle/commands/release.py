@@ -111,7 +111,13 @@ def _pr_body(root: Path, edit: Edit, base_rev: str | None) -> str:
 
 
 def _short_diff(body: str) -> str:
-    lines = [line for line in body.splitlines() if line.startswith(("- ", "* "))]
+    """The risk summary of the PR body, for the commit message."""
+    lines, inside = [], False
+    for line in body.splitlines():
+        if line.startswith("### "):
+            inside = line == "### Risks"
+        elif inside and line.startswith("- "):
+            lines.append(line.replace("**", "").replace("⚠️ ", "").replace("\\", ""))
     return "\n".join(lines[:20])
 
 
