@@ -22,18 +22,10 @@ from betcycle.policy import (
     selector_matches,
 )
 from betcycle.resources import Resource
+from tests.conftest import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2025, 6, 1)
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    """Create files (dedented) under root. Local on purpose: tests/conftest.py belongs to another change."""
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text), encoding="utf-8")
-    return root
 
 
 def policy_text(

@@ -201,20 +201,15 @@ def check_environment(
                     "spec.selector",
                 )
                 return
-            port_names = {
-                port.get("name")
+            container_ports = [
+                port
                 for p in matched
                 for _, _, c in _containers(p.spec)
                 for port in c.get("ports") or []
                 if isinstance(port, dict)
-            }
-            port_numbers = {
-                port.get("containerPort")
-                for p in matched
-                for _, _, c in _containers(p.spec)
-                for port in c.get("ports") or []
-                if isinstance(port, dict)
-            }
+            ]
+            port_names = {port.get("name") for port in container_ports}
+            port_numbers = {port.get("containerPort") for port in container_ports}
             for i, port in enumerate(spec.get("ports") or []):
                 target = port.get("targetPort") if isinstance(port, dict) else None
                 if isinstance(target, str) and target not in port_names:

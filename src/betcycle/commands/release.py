@@ -71,6 +71,23 @@ def _apply(root: Path, ea: EnvApp, edits: list[tuple[list[str], Any]], out: Text
         out.write(f"{verb}: {change.path}\n")
 
 
+def _release(
+    root: Path,
+    ea: EnvApp,
+    edits: list[tuple[list[str], Any]],
+    edit: Edit,
+    *,
+    commit: bool,
+    branch: str | None,
+    pr_body: Path | None,
+    out: TextIO,
+) -> int:
+    """Check the paths may be committed, apply the edits and re-render, then report/commit."""
+    base_rev = _precheck_commit(root, ea, commit)
+    _apply(root, ea, edits, out)
+    return _finish(root, edit, commit=commit, branch=branch, pr_body=pr_body, out=out, base_rev=base_rev)
+
+
 def _finish(
     root: Path,
     edit: Edit,
@@ -153,17 +170,10 @@ def set_image(
     if old == tag:
         out.write(f"{app} in {env} already runs {tag}; nothing to do\n")
         return 0
-    base_rev = _precheck_commit(root, ea, commit)
-    _apply(root, ea, [(["image", "tag"], tag)], out)
     summary = f"{verb}({env}): {app} {old or '(unset)'} → {tag}"
-    return _finish(
-        root,
-        Edit(env, app, ea.file, old, tag, summary),
-        commit=commit,
-        branch=branch,
-        pr_body=pr_body,
-        out=out,
-        base_rev=base_rev,
+    edit = Edit(env, app, ea.file, old, tag, summary)
+    return _release(
+        root, ea, [(["image", "tag"], tag)], edit, commit=commit, branch=branch, pr_body=pr_body, out=out
     )
 
 
@@ -210,18 +220,9 @@ def promote(
     if not edits:
         out.write(f"{app} in {target} already runs {tag} (as in {source}); nothing to do\n")
         return 0
-    base_rev = _precheck_commit(root, ea, commit)
-    _apply(root, ea, edits, out)
     summary = f"promote({target}): {app} {old or '(unset)'} → {tag} from {source}"
-    return _finish(
-        root,
-        Edit(target, app, ea.file, old, tag, summary),
-        commit=commit,
-        branch=branch,
-        pr_body=pr_body,
-        out=out,
-        base_rev=base_rev,
-    )
+    edit = Edit(target, app, ea.file, old, tag, summary)
+    return _release(root, ea, edits, edit, commit=commit, branch=branch, pr_body=pr_body, out=out)
 
 
 def previous_tag(root: Path, file: str, current: str | None) -> tuple[str, str, str] | None:
