@@ -59,6 +59,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        # validate custom resources too when CRDs are at hand (as CI does), so the number includes them
+        crds = os.environ.get("BETCYCLE_CRDS_DIR") or str(ROOT.parent / "shared" / "crds")
+        os.environ["BETCYCLE_SCHEMA_CACHE"] = str(Path(tmp) / "schema-cache")
+        if Path(crds).is_dir():
+            betcycle("schemas", "import", crds, cwd=ROOT)
+            print(f"CRD schemas imported from {crds}")
         repo = Path(tmp) / "repo"
         repo.mkdir()
         generate(repo, args.apps)
