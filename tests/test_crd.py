@@ -18,7 +18,7 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from betcycle import crd
+from betcycle import crd, crd_fetch
 from betcycle.commands import schemas as schemas_cmd
 from betcycle.errors import UserError, UserErrors
 
@@ -661,7 +661,7 @@ def test_fetch_verifies_and_imports(tmp_path: Path) -> None:
         tmp_path / "lock.yaml", [("widget", URL_W, bodies[URL_W]), ("gadget", URL_G, bodies[URL_G])]
     )
     calls: list[tuple[str, float]] = []
-    imported = crd.fetch(lock, tmp_path / "cache", opener=fake_opener(bodies, calls))
+    imported = crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener(bodies, calls))
     assert calls == [(URL_W, 30.0), (URL_G, 30.0)]
     assert [s.kind for s in imported] == ["Widget", "Gadget"]
     assert crd.CrdSchemaStore(tmp_path / "cache").known() == [
@@ -680,7 +680,7 @@ def test_fetch_sha_mismatch_writes_nothing(tmp_path: Path) -> None:
         [("widget", URL_W, WIDGET_YAML.encode()), ("gadget", URL_G, GADGET_YAML.encode())],
     )
     with pytest.raises(UserError) as info:
-        crd.fetch(lock, cache, opener=fake_opener({URL_W: WIDGET_YAML.encode(), URL_G: tampered}))
+        crd_fetch.fetch(lock, cache, opener=fake_opener({URL_W: WIDGET_YAML.encode(), URL_G: tampered}))
     expected = hashlib.sha256(GADGET_YAML.encode()).hexdigest()
     got = hashlib.sha256(tampered).hexdigest()
     assert info.value.message == f"gadget: sha256 mismatch for {URL_G}: expected {expected}, got {got}"
@@ -694,7 +694,7 @@ def test_fetch_network_error(tmp_path: Path) -> None:
     )
     calls: list[tuple[str, float]] = []
     with pytest.raises(UserError) as info:
-        crd.fetch(lock, tmp_path / "cache", opener=fake_opener({}, calls))
+        crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener({}, calls))
     assert info.value.message == f"cannot download {URL_W}: Name or service not known"
     assert "schemas import" in (info.value.hint or "")
     assert len(calls) == 1  # the network is down: the other URLs are not tried
@@ -714,7 +714,7 @@ def test_bad_lock_file(tmp_path: Path, lock_text: str, message: str) -> None:
     lock = tmp_path / "lock.yaml"
     lock.write_text(lock_text)
     with pytest.raises(UserError) as info:
-        crd.fetch(lock, tmp_path / "cache", opener=fake_opener({}))
+        crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener({}))
     assert info.value.message.startswith(message)
 
 
@@ -743,12 +743,12 @@ def crd_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 def test_fetch_over_real_http(tmp_path: Path, crd_server: str) -> None:
     lock = write_lock(tmp_path / "lock.yaml", [("widget", f"{crd_server}/widget.yaml", WIDGET_YAML.encode())])
-    imported = crd.fetch(lock, tmp_path / "cache")
+    imported = crd_fetch.fetch(lock, tmp_path / "cache")
     assert [s.gvk for s in imported] == [("example.com", "v1", "Widget")]
 
     lock = write_lock(tmp_path / "lock.yaml", [("missing", f"{crd_server}/missing.yaml", "f" * 64)])
     with pytest.raises(UserError) as info:
-        crd.fetch(lock, tmp_path / "cache")
+        crd_fetch.fetch(lock, tmp_path / "cache")
     assert info.value.message == f"cannot download {crd_server}/missing.yaml: HTTP 404 File not found"
 
 
@@ -757,7 +757,7 @@ def test_fetch_over_real_http(tmp_path: Path, crd_server: str) -> None:
 
 @needs_shared
 def test_lock_file_pins_every_shared_crd() -> None:
-    entries = crd.read_lock(LOCK_FILE)
+    entries = crd_fetch.read_lock(LOCK_FILE)
     shared = sorted(p.name for p in SHARED_CRDS.iterdir() if p.name != "README.md")
     assert sorted(e.name for e in entries) == shared
     readme = (SHARED_CRDS / "README.md").read_text()
@@ -771,8 +771,8 @@ def test_lock_file_pins_every_shared_crd() -> None:
 
 @needs_shared
 def test_fetch_whole_lock_offline(tmp_path: Path) -> None:
-    content = {e.url: (SHARED_CRDS / e.name).read_bytes() for e in crd.read_lock(LOCK_FILE)}
-    imported = crd.fetch(LOCK_FILE, tmp_path, opener=fake_opener(content))
+    content = {e.url: (SHARED_CRDS / e.name).read_bytes() for e in crd_fetch.read_lock(LOCK_FILE)}
+    imported = crd_fetch.fetch(LOCK_FILE, tmp_path, opener=fake_opener(content))
     assert len(imported) == 8
 
 

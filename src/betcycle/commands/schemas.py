@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from betcycle import crd
+from betcycle import crd, crd_fetch
 
 
 def _report(schemas: list[crd.CrdSchema], cache: Path, out: TextIO) -> None:
@@ -26,7 +26,7 @@ def run_import(sources: list[str], cache: Path | None, out: TextIO, stdin: TextI
 def run_fetch(lock: Path, cache: Path | None, out: TextIO) -> int:
     """Download the CRDs pinned in `lock`, verify their sha256 and import them; 0 on success."""
     cache = cache if cache is not None else crd.default_cache_dir()
-    schemas = crd.fetch(lock, cache, log=lambda line: print(line, file=out))
+    schemas = crd_fetch.fetch(lock, cache, log=lambda line: print(line, file=out))
     _report(schemas, cache, out)
     print(
         f"{len(schemas)} schema{'s' if len(schemas) != 1 else ''} pinned in {lock} imported into {cache}",
