@@ -70,18 +70,15 @@ class _Metric:
         raise NotImplementedError
 
 
-class Counter(_Metric):
-    """A monotonically increasing total; the name should end in `_total`."""
+class _Value(_Metric):
+    """One float per label set (counters and gauges)."""
 
-    type_name = "counter"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = (), value: float = 0.0) -> None:
         super().__init__(name, help_text, labelnames)
-        self._values: dict[LabelValues, float] = {}
+        # an unlabelled metric is exposed even before it is first touched
+        self._values: dict[LabelValues, float] = {} if labelnames else {(): value}
 
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if amount < 0:
-            raise ValueError("a counter only goes up")
+    def _add(self, amount: float, labels: dict[str, str]) -> None:
         key = self._key(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
@@ -97,14 +94,26 @@ class Counter(_Metric):
         return [f"{self.name}{_labels(self.labelnames, k)} {format_value(v)}" for k, v in items]
 
 
-class Gauge(_Metric):
+class Counter(_Value):
+    """A monotonically increasing total; the name should end in `_total`."""
+
+    type_name = "counter"
+
+    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
+        super().__init__(name, help_text, labelnames)
+        if not labelnames:
+            self._values = {}
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if amount < 0:
+            raise ValueError("a counter only goes up")
+        self._add(amount, labels)
+
+
+class Gauge(_Value):
     """A value that goes up and down; without labels it is exposed even before it is first set."""
 
     type_name = "gauge"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = (), value: float = 0.0) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[LabelValues, float] = {} if labelnames else {(): value}
 
     def set(self, value: float, **labels: str) -> None:
         key = self._key(labels)
@@ -112,22 +121,10 @@ class Gauge(_Metric):
             self._values[key] = value
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        self._add(amount, labels)
 
     def dec(self, amount: float = 1.0, **labels: str) -> None:
-        self.inc(-amount, **labels)
-
-    def value(self, **labels: str) -> float:
-        key = self._key(labels)
-        with self._lock:
-            return self._values.get(key, 0.0)
-
-    def samples(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(self.labelnames, k)} {format_value(v)}" for k, v in items]
+        self._add(-amount, labels)
 
 
 class Histogram(_Metric):
