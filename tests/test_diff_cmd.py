@@ -109,6 +109,13 @@ def test_chart_change_reaches_every_environment(repo_git: Path, cli) -> None:
 
 
 def test_full_render_agrees_with_selective(repo_git: Path, cli) -> None:
+    # a second app in prod that the change does not touch still counts toward prod's totals
+    shutil.copytree(repo_git / "apps/hello", repo_git / "apps/other")
+    app = repo_git / "apps/other/app.yaml"
+    app.write_text(app.read_text().replace("name: hello", "name: other"))
+    shutil.copy(repo_git / PROD, repo_git / "environments/prod/apps/other.yaml")
+    assert cli("--root", repo_git, "render")[0] == 0
+    commit_all(repo_git, "second app")
     p = repo_git / PROD
     p.write_text(p.read_text().replace("replicas: 3", "replicas: 5"))
     _, selective, _ = cli("--root", repo_git, "diff", "--format", "json")

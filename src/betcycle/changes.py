@@ -127,6 +127,8 @@ class Comparison:
     base: list[Resource]
     head: list[Resource]
     envs: dict[str, EnvInfo]
+    #: unchanged workloads and HPAs outside the compared set (selective diffs), for the cost totals
+    context: list[Resource] = field(default_factory=list)
 
 
 def env_info(repo: Repo | None, names: set[str]) -> dict[str, EnvInfo]:
@@ -184,6 +186,12 @@ def compare(
             head_pairs |= {(e, ARGO) for e in all_envs}
             scope.pairs |= base_pairs ^ head_pairs
         base_list = base_resources(root, base_rev, scope, files)
+        # the rest of each environment's workloads still count toward its requested totals
+        context = (
+            []
+            if scope.everything
+            else _workloads(root, base_rev, [f for f in files if not _covered(scope, f)])
+        )
         head_list = head_resources(head_repo, scope) if head_repo else []
     selected = set(envs or []) or (all_envs | base_envs)
     unknown = set(envs or []) - (all_envs | base_envs)
@@ -197,12 +205,30 @@ def compare(
         return (r.env in selected) and (not apps or r.app in apps)
 
     return Comparison(
+        context=[r for r in context if keep(r)],
         base_rev=base_rev,
         head_label=head_rev[:12] if head_rev else "working tree",
         base=[r for r in base_list if keep(r)],
         head=[r for r in head_list if keep(r)],
         envs=env_info(head_repo, all_envs | base_envs),
     )
+
+
+_WORKLOAD_FILES = tuple(
+    f"{k}-"
+    for k in ("deployment", "statefulset", "daemonset", "replicaset", "job", "pod", "horizontalpodautoscaler")
+)
+
+
+def _covered(scope: Scope, path: str) -> bool:
+    parts = path.split("/")
+    return scope.covers(parts[1], parts[3])
+
+
+def _workloads(root: Path, rev: str, files: list[str]) -> list[Resource]:
+    """Workloads and HPAs among `files` at `rev` (found by betcycle's <kind>-<name>.yaml file names)."""
+    wanted = [f for f in files if f.rsplit("/", 1)[1].startswith(_WORKLOAD_FILES)]
+    return base_resources(root, rev, Scope(everything=True), wanted)
 
 
 def _base_envs(root: Path, rev: str) -> set[str]:

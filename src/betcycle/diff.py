@@ -15,7 +15,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from betcycle.diff_cost import WORKLOAD_KINDS, format_money, format_number, parse_quantity, requested
@@ -228,11 +228,17 @@ def _label(key: Key) -> str:
     return "/".join(p for p in (key[0], key[1], key[3], key[4], key[5]) if p)
 
 
-def compute(base: list[Resource], head: list[Resource], envs: dict[str, EnvInfo]) -> DiffReport:
+def compute(
+    base: list[Resource],
+    head: list[Resource],
+    envs: dict[str, EnvInfo],
+    context: Sequence[Resource] = (),
+) -> DiffReport:
     """What changes from base to head, per environment and app; identical objects are left out.
 
     `envs` should name every environment of base and head; one missing is taken as production when its
-    name starts with "prod" (render's rule) and has no price table.
+    name starts with "prod" (render's rule) and has no price table. `context`: unchanged objects outside
+    the compared set (a selective diff) that still count toward each environment's requested totals.
     """
     old_by, new_by = _index(base), _index(head)
     by_env: dict[str, dict[str, list[ObjectChange]]] = {}
@@ -251,8 +257,9 @@ def compute(base: list[Resource], head: list[Resource], envs: dict[str, EnvInfo]
         masked.append((change, old, new))
     env_diffs = []
     for name, apps in sorted(by_env.items()):
-        in_base = [r for k, r in old_by.items() if k[0] == name]
-        in_head = [r for k, r in new_by.items() if k[0] == name]
+        around = [r for r in context if r.env == name]
+        in_base = [r for k, r in old_by.items() if k[0] == name] + around
+        in_head = [r for k, r in new_by.items() if k[0] == name] + around
         (cpu_b, mem_b, notes_b), (cpu_h, mem_h, notes_h) = requested(in_base), requested(in_head)
         status = "added" if not in_base else "removed" if not in_head else "changed"
         env_diffs.append(

@@ -23,7 +23,7 @@ def run(
     out: TextIO,
 ) -> int:
     comparison = changes.compare(root, base=base, head=head, envs=envs or None, apps=apps or None, full=full)
-    report = diff.compute(comparison.base, comparison.head, comparison.envs)
+    report = diff.compute(comparison.base, comparison.head, comparison.envs, comparison.context)
     if fmt == "markdown":
         diff_formats.write_markdown(report, out, max_chars=max_chars)
     elif fmt == "json":
