@@ -8,6 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, not speed: a loaded CI machine must not fail them on hypothesis' deadline.
+settings.register_profile("betcycle", deadline=None)
+settings.load_profile("betcycle")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CRDS = REPO.parent / "shared" / "crds"
