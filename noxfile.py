@@ -157,3 +157,129 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: validation throughput on thousands of resources, render time of the example repo."""
     install(session)
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+# --- Self-service: Copier templates (docs/new-service.md, docs/templates.md) ---------------------------------
+# The service template is the root copier.yml rendering templates/service/; the environment template is
+# templates/environment/. Copier reads the template from this repository, so these sessions need a git checkout.
+
+SERVICE_TEMPLATE = ("copier.yml", "templates/service")
+
+
+def _git(session: nox.Session, *args: str, repo: Path = ROOT) -> str:
+    """The output of a git command in `repo`, as a value (not for display)."""
+    return str(session.run("git", "-C", str(repo), *args, external=True, silent=True)).strip()
+
+
+def _template_commit(session: nox.Session) -> str:
+    """HEAD's commit: the template Copier reads, and the `_commit` a stamped or updated service records.
+
+    A commit, not the name `HEAD`: from a local `HEAD` Copier also takes uncommitted changes, through a
+    throw-away commit that a later `copier update` could never find. The template's validators read the
+    repository at this commit too (the apps and environments that exist), so it has to be the latest one.
+    """
+    commit = _git(session, "rev-parse", "HEAD")
+    if _git(session, "status", "--porcelain", "--", *SERVICE_TEMPLATE):
+        session.warn(f"uncommitted changes to the service template are left out: using {commit[:12]}")
+    # A commit only on a feature branch disappears when the branch is squash-merged, and updates need it.
+    main = "origin/main"
+    if _git(session, "branch", "--remotes", "--list", main) and not _git(
+        session, "branch", "--remotes", "--list", main, "--contains", commit
+    ):
+        session.warn(f"HEAD is not on {main}: branch from {main} before stamping (docs/templates.md)")
+    return commit
+
+
+@nox.session(name="new_service")
+def new_service(session: nox.Session) -> None:
+    """Stamp a service and render it: `nox -s new_service -- NAME [--owner TEAM] [copier copy options]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="nox -s new_service --", allow_abbrev=False)
+    parser.add_argument("name")
+    parser.add_argument("--owner")
+    args, copier_args = parser.parse_known_args(session.posargs)
+    # Copier's validator reads the template's copy of the repository (the commit below), so an app that exists
+    # only in this working tree is caught here.
+    if (ROOT / "apps" / args.name).exists():
+        session.error(f"apps/{args.name}/ already exists; pick another name")
+    # The environments that exist, in the example's promotion order first (the menu and default selection).
+    found = [p.parent.name for p in ROOT.glob("environments/*/environment.yaml")]
+    order = ["dev", "staging", "prod"]
+    environments = sorted(found, key=lambda env: (order.index(env) if env in order else len(order), env))
+    data = [f"--data=name={args.name}", f"--data=known_environments=[{', '.join(environments)}]"]
+    if args.owner:
+        data.append(f"--data=owner={args.owner}")
+    given_ref = any(a in ("-r", "--vcs-ref") or a.startswith("--vcs-ref=") for a in copier_args)
+    ref = [] if given_ref else [f"--vcs-ref={_template_commit(session)}"]
+    install(session, "templates")
+    session.run("copier", "copy", "--trust", *ref, *data, *copier_args, ".", ".")
+    session.run("betcycle", "render", "--app", args.name)
+
+
+@nox.session(name="update_services")
+def update_services(session: nox.Session) -> None:
+    """`copier update` the stamped services (all, or those named) and re-render: `-- [NAME…] [--option=value…]`."""
+    import re
+    import tempfile
+
+    names = [a for a in session.posargs if not a.startswith("-")]
+    copier_args = [a for a in session.posargs if a.startswith("-")]
+    stamped = sorted(p.parent.name for p in ROOT.glob("apps/*/.copier-answers.yml"))
+    if unknown := sorted(set(names) - set(stamped)):
+        session.error(f"not stamped from the template (no .copier-answers.yml): {', '.join(unknown)}")
+    names = names or stamped
+    if not names:
+        session.skip("no service was stamped from the service template")
+    commit = _template_commit(session)
+    install(session, "templates")
+    conflicted: list[str] = []
+    for name in names:
+        answers = f"apps/{name}/.copier-answers.yml"
+        source = re.search(r"^_src_path: (.*)$", (ROOT / answers).read_text(encoding="utf-8"), re.MULTILINE)
+        if not source or source[1].strip() != ".":
+            session.error(f"{answers}: _src_path is not '.'; run copier update yourself (docs/templates.md)")
+        if not _git(session, "ls-files", "--", answers):
+            session.error(f"{answers} is not committed: commit the service first (updates start from HEAD)")
+        # `copier update` refuses a dirty repository, and after the first service this one would be dirty. So
+        # each service is updated in a throw-away worktree of HEAD, and the result is applied here as a patch:
+        # uncommitted work elsewhere is left alone, and several services update in one run.
+        with tempfile.TemporaryDirectory(prefix="betcycle-update-") as tmp:
+            worktree, patch = Path(tmp, "repo"), Path(tmp, "update.patch")
+            _git(session, "worktree", "add", "--quiet", "--detach", str(worktree), "HEAD")
+            try:
+                with session.chdir(worktree):
+                    session.run(
+                        "copier", "update", "--trust", "--defaults", f"--vcs-ref={commit}",
+                        f"--answers-file={answers}", *copier_args, ".",
+                    )  # fmt: skip
+                _git(session, "add", "--all", repo=worktree)
+                _git(session, "diff", "--cached", "--binary", f"--output={patch}", "HEAD", repo=worktree)
+            finally:
+                _git(session, "worktree", "remove", "--force", str(worktree))
+            if patch.stat().st_size:
+                _git(session, "apply", str(patch))
+        marker = re.compile(rb"^<<<<<<< before updating", re.MULTILINE)
+        for file in [*ROOT.glob(f"apps/{name}/**/*"), *ROOT.glob(f"environments/*/apps/{name}.yaml")]:
+            if file.is_file() and marker.search(file.read_bytes()):
+                conflicted.append(str(file.relative_to(ROOT)))
+    if conflicted:
+        session.error(
+            "resolve the conflicts (between '<<<<<<< before updating' and '>>>>>>> after updating') in "
+            f"{', '.join(conflicted)}, then: nox -s render -- {' '.join(f'--app {n}' for n in names)}"
+        )
+    session.run("betcycle", "render", *(f"--app={n}" for n in names))
+
+
+@nox.session(name="new_environment")
+def new_environment(session: nox.Session) -> None:
+    """Stamp environments/NAME/environment.yaml and render it: `nox -s new_environment -- NAME [copier options]`."""
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("usage: nox -s new_environment -- NAME [copier copy options]")
+    name, *copier_args = session.posargs
+    if (ROOT / "environments" / name).exists():
+        session.error(f"environments/{name}/ already exists; pick another name")
+    install(session, "templates")
+    data = [f"--data=name={name}", *copier_args]
+    session.run("copier", "copy", "--trust", *data, "templates/environment", ".")
+    session.run("betcycle", "render", "--env", name)

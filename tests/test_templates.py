@@ -1,0 +1,454 @@
+"""The Copier templates: stamping services and environments, refusing bad answers, and `copier update`.
+
+Each test builds a git repository in tmp_path from the example repository's inputs and the templates, commits
+it with a pinned identity and an isolated git config, and drives Copier through its Python API the way the
+documented commands do (`copier copy --trust --defaults --data … . .` from the repository root, where the
+template and the destination are the same repository). The stamped output then has to render, validate, lint
+and pass its own tests without edits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import jsonschema
+import pytest
+import yaml
+
+from tests.conftest import REPO, SHARED_CRDS, git
+
+# The example repository's inputs. Of environments/, only each environment.yaml and hello's app files: the
+# tests render the manifests themselves, and services stamped in the real repository must not leak in.
+EXAMPLE = [
+    ".yamllint.yaml",
+    "apps/hello",
+    "betcycle.yaml",
+    "charts",
+    "copier.yml",
+    *sorted(p.relative_to(REPO).as_posix() for p in REPO.glob("environments/*/environment.yaml")),
+    *sorted(p.relative_to(REPO).as_posix() for p in REPO.glob("environments/*/apps/hello.yaml")),
+    "policies",
+    "pyproject.toml",  # the ruff and pytest settings the stamped code is checked with
+    "templates",
+]
+SCHEMAS = REPO / "src/betcycle/data/schemas"
+LONGEST = "abcdefghij-klmnopqrst-uvwxyz0123-456789a"  # 40 characters, the most a service name may have
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def head(repo: Path, *, short: bool = False) -> str:
+    return git(repo, "rev-parse", *(["--short"] if short else []), "HEAD").strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", message)
+    return head(repo)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_env: None) -> Path:
+    """The example repository with the templates, as a git repository with one commit (pinned identity)."""
+    # Copier reads user settings (defaults, trusted templates) from the user's config folder: not here.
+    settings = tmp_path / "copier-settings.yml"
+    settings.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+    dest = tmp_path / "repo"
+    for part in EXAMPLE:
+        src, target = REPO / part, dest / part
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    git(dest, "init", "--quiet", "--initial-branch=main")
+    commit(dest, "the example repository")
+    return dest
+
+
+@pytest.fixture
+def crds(request: pytest.FixtureRequest) -> Path | None:
+    """The schema cache with the upstream CRDs (so validate can run --strict), or None when they are absent."""
+    return request.getfixturevalue("crd_cache") if SHARED_CRDS.is_dir() else None
+
+
+def stamp(repo: Path, **data: Any) -> None:
+    """`copier copy --trust --defaults --data K=V… . .` from the repository root, at HEAD (a clean tree)."""
+    copier.run_copy(str(repo), repo, data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def render_and_validate(repo: Path, cli: Cli, crds: Path | None) -> None:
+    code, out, err = cli("--root", repo, "render")
+    assert code == 0, out + err
+    code, out, err = cli("--root", repo, "render", "--check")
+    assert code == 0, out + err
+    strict = ["--strict", "--schema-cache", crds] if crds else []
+    code, out, err = cli("--root", repo, "validate", *strict)
+    assert code == 0, out + err
+    assert "0 error(s), 0 warning(s)" in out
+
+
+def test_a_stamped_service_renders_validates_and_passes_its_own_tests(
+    repo: Path, cli: Cli, crds: Path | None
+) -> None:
+    stamp(repo, name="payments", owner="team-pay")
+    app = repo / "apps/payments"
+    for rel in [
+        "app.yaml",
+        "catalog-info.yaml",
+        "Dockerfile",
+        ".dockerignore",
+        "README.md",
+        ".copier-answers.yml",
+        "src/payments/server.py",
+        "tests/conftest.py",
+        "tests/payments_testing.py",
+        "tests/test_payments_server.py",
+    ]:
+        assert (app / rel).is_file(), rel
+    # the template's maintainer files stay out of the repository
+    assert not (repo / "README.md").exists()
+    assert not (repo / "_macros").exists()
+
+    manifest = load_yaml(app / "app.yaml")
+    jsonschema.validate(manifest, json.loads((SCHEMAS / "app.schema.json").read_text(encoding="utf-8")))
+    assert manifest["owner"] == "team-pay"
+    assert manifest["chart"] == "service"
+    assert (
+        manifest["values"]["image"]["repository"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments"
+    )
+    assert load_yaml(app / "catalog-info.yaml")["spec"]["owner"] == "team-pay"
+    for env in ["dev", "staging", "prod"]:
+        values = load_yaml(repo / f"environments/{env}/apps/payments.yaml")
+        assert values["image"] == {"tag": "0.1.0"}
+        assert values.get("replicas") == (2 if env == "prod" else None)
+
+    answers = load_yaml(app / ".copier-answers.yml")
+    assert answers["_src_path"] == str(repo)
+    assert answers["_commit"] == head(repo, short=True)
+    assert answers["environments"] == ["dev", "staging", "prod"]
+    assert "module" not in answers and "known_environments" not in answers  # computed, not answers
+
+    render_and_validate(repo, cli, crds)
+    assert (repo / "environments/prod/manifests/payments/poddisruptionbudget-payments.yaml").is_file()
+    assert (repo / "environments/dev/manifests/argocd/application-dev-payments.yaml").is_file()
+
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "apps/payments"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout
+
+
+def test_the_longest_and_shortest_names_with_every_option_pass_lint(
+    repo: Path, cli: Cli, crds: Path | None
+) -> None:
+    stamp(repo, name=LONGEST, owner="team-pay", port=9090, public_ingress=True, database=True)
+    commit(repo, "a service with a 40-character name")
+    stamp(
+        repo, name="ab", owner="t1", environments=["dev"], description='Says "hi": a 100% YAML-safe line #1'
+    )
+    module = LONGEST.replace("-", "_")
+    assert (repo / f"apps/{LONGEST}/src/{module}/__main__.py").is_file()
+    assert (repo / f"apps/{LONGEST}/tests/test_{module}_metrics.py").is_file()
+    assert not (repo / "environments/staging/apps/ab.yaml").exists()
+
+    app = load_yaml(repo / f"apps/{LONGEST}/app.yaml")["values"]
+    assert app["port"] == 9090
+    assert app["ingress"] == {"enabled": True, "host": f"{LONGEST}.example.com"}
+    assert app["database"] == {"enabled": True}
+    dev = load_yaml(repo / f"environments/dev/apps/{LONGEST}.yaml")
+    assert dev["ingress"] == {"host": f"{LONGEST}.dev.example.com"}
+    assert dev["database"] == {"remoteKey": f"dev/{LONGEST}/db"}
+    assert "ingress" not in load_yaml(repo / f"environments/prod/apps/{LONGEST}.yaml")
+    assert load_yaml(repo / "apps/ab/app.yaml")["description"] == 'Says "hi": a 100% YAML-safe line #1'
+
+    render_and_validate(repo, cli, crds)
+    assert (repo / f"environments/staging/manifests/{LONGEST}/externalsecret-{LONGEST}-db.yaml").is_file()
+    assert (repo / f"environments/staging/manifests/{LONGEST}/ingress-{LONGEST}.yaml").is_file()
+
+    # Lint the way `nox -s lint` does (the lint tools are not in the test dependency group).
+    for tool in ("ruff", "yamllint"):
+        if importlib.util.find_spec(tool) is None:
+            pytest.skip(
+                f"{tool} is not installed here; `nox -s lint` checks stamped services in the repository"
+            )
+    paths = ["apps", "environments"]
+    for command in (
+        ["ruff", "check", "--no-cache", *paths],
+        ["ruff", "format", "--no-cache", "--check", *paths],
+        ["yamllint", "--strict", "-c", ".yamllint.yaml", *paths],
+    ):
+        result = subprocess.run([sys.executable, "-m", *command], cwd=repo, capture_output=True, text=True)
+        assert result.returncode == 0, " ".join(command) + "\n" + result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"name": "Payments"},
+            "Validation error for question 'name': 'Payments' is not a DNS-1123 label: lowercase letters, "
+            "digits and '-', starting with a letter and not ending with '-' (e.g. payments)",
+        ),
+        (
+            {"name": "a"},
+            "Validation error for question 'name': 'a' is 1 character long; a service name has 2-40",
+        ),
+        (
+            {"name": LONGEST + "b"},
+            f"Validation error for question 'name': '{LONGEST}b' is 41 characters long; a service name has 2-40",
+        ),
+        (
+            {"name": "hello"},
+            "Validation error for question 'name': apps/hello/ already exists; pick another name",
+        ),
+        (
+            {"name": "argocd"},
+            "Validation error for question 'name': 'argocd' is reserved (a Kubernetes or Argo CD namespace, "
+            "or a name BetCycle uses); pick another name",
+        ),
+        (
+            {"name": "email"},
+            "Validation error for question 'name': 'email' would make the Python package 'email', which "
+            "shadows a module of that name; pick another name (e.g. email-service)",
+        ),
+        (
+            {"name": "payments", "environments": ["dev", "qa"]},
+            "Invalid choice for 'environments': 'qa' is not in ['dev', 'staging', 'prod']",
+        ),
+        (
+            {"name": "payments", "owner": "Team Pay"},
+            "Validation error for question 'owner': 'Team Pay' is not a team slug: lowercase letters, digits "
+            "and '-', at most 63 characters (e.g. team-pay)",
+        ),
+        (
+            {"name": "payments", "port": 80},
+            "Validation error for question 'port': port 80 is out of range: 1024-65535 (a non-root container "
+            "without capabilities cannot bind lower ports)",
+        ),
+    ],
+    ids=[
+        "uppercase",
+        "too-short",
+        "too-long",
+        "existing",
+        "reserved",
+        "stdlib",
+        "unknown-env",
+        "owner",
+        "port",
+    ],
+)
+def test_bad_answers_are_refused_with_one_line_and_nothing_written(
+    repo: Path, data: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        stamp(repo, **{"owner": "team-pay", **data})
+    assert str(caught.value) == message
+    assert "\n" not in message
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_stamped_service_is_refused_as_existing_but_updatable(repo: Path) -> None:
+    stamp(repo, name="payments", owner="team-pay")
+    commit(repo, "stamp payments")
+    with pytest.raises(ValueError, match=r"apps/payments/ already exists, stamped from this template"):
+        stamp(repo, name="payments", owner="team-pay")
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def update(repo: Path, name: str, **data: Any) -> None:
+    """`copier update --trust --defaults --answers-file apps/NAME/.copier-answers.yml .` to the latest commit.
+
+    An explicit commit, not HEAD: while updating, Copier clones the template again after it has written into
+    the destination, and this template *is* the destination, so a local `HEAD` would also take those writes as
+    "dirty template changes" (with a DirtyLocalWarning). `nox -s update_services` passes a commit too.
+    """
+    copier.run_update(
+        repo,
+        data=data,
+        answers_file=f"apps/{name}/.copier-answers.yml",
+        vcs_ref=head(repo),
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+    )
+
+
+def test_copier_update_brings_a_template_change_and_keeps_the_services_edits(
+    repo: Path, cli: Cli, crds: Path | None
+) -> None:
+    stamp(repo, name="payments", owner="team-pay", database=True)
+    stamped_at = commit(repo, "stamp payments")
+    # the team's own edits
+    staging = repo / "environments/staging/apps/payments.yaml"
+    edit(staging, 'tag: "0.1.0"', 'tag: "1.4.2"')
+    server = repo / "apps/payments/src/payments/server.py"
+    edit(server, '"message": f"{config.service_name} is running"', '"message": "payments takes payments"')
+    edit(repo / "apps/payments/README.md", "## Endpoints", "Runbook: see the wiki.\n\n## Endpoints")
+    commit(repo, "payments: a release in staging, a message, a runbook")
+    # the template's change: a new probe default and a new file
+    template = repo / "templates/service/apps/{{ name }}"
+    edit(
+        template / "app.yaml.jinja",
+        "\nvalues:\n",
+        "\nvalues:\n  probes:\n    readiness:\n      periodSeconds: 3\n",
+    )
+    (template / "OWNERS.jinja").write_text("{{ owner }}\n", encoding="utf-8")
+    edit(template / "README.md.jinja", "## Endpoints", "## Routes")  # README: the team's, never updated
+    commit(repo, "service template: readiness every 3s, an OWNERS file")
+
+    update(repo, "payments")
+
+    app = load_yaml(repo / "apps/payments/app.yaml")
+    assert app["values"]["probes"] == {"readiness": {"periodSeconds": 3}}
+    assert app["values"]["database"] == {"enabled": True}
+    assert (repo / "apps/payments/OWNERS").read_text(encoding="utf-8") == "team-pay\n"
+    assert load_yaml(staging)["image"]["tag"] == "1.4.2"
+    assert '"message": "payments takes payments"' in server.read_text(encoding="utf-8")
+    readme = (repo / "apps/payments/README.md").read_text(encoding="utf-8")
+    assert "Runbook: see the wiki." in readme and "## Routes" not in readme
+    answers = load_yaml(repo / "apps/payments/.copier-answers.yml")
+    assert stamped_at != head(repo)
+    assert answers["_commit"] == head(repo, short=True)
+    assert "<<<<<<<" not in git(repo, "diff")
+    render_and_validate(repo, cli, crds)
+
+
+def test_a_tag_set_by_cd_merges_with_a_changed_answer(repo: Path, cli: Cli, crds: Path | None) -> None:
+    # CD changes every environment file's tag; the template's additions below the tag must still merge.
+    stamp(repo, name="payments", owner="team-pay", public_ingress=True)
+    assert cli("--root", repo, "render")[0] == 0
+    commit(repo, "stamp payments")
+    code, out, err = cli("--root", repo, "set-image", "payments", "--env", "staging", "--tag", "abc1234")
+    assert code == 0, out + err
+    commit(repo, "payments abc1234 in staging")
+
+    update(repo, "payments", database=True)  # `nox -s update_services -- payments --data=database=true`
+
+    staging = load_yaml(repo / "environments/staging/apps/payments.yaml")
+    assert staging == {
+        "image": {"tag": "abc1234"},
+        "ingress": {"host": "payments.staging.example.com"},
+        "database": {"remoteKey": "staging/payments/db"},
+    }
+    assert load_yaml(repo / "apps/payments/.copier-answers.yml")["database"] is True
+    assert "<<<<<<<" not in git(repo, "diff")
+    render_and_validate(repo, cli, crds)
+
+
+def test_copier_update_marks_conflicts_inline(repo: Path) -> None:
+    stamp(repo, name="payments", owner="team-pay")
+    commit(repo, "stamp payments")
+    # Both sides rewrite the first line of app.yaml.
+    app = repo / "apps/payments/app.yaml"
+    first = app.read_text(encoding="utf-8").splitlines()[0]
+    edit(app, first, "# payments: the team's words")
+    commit(repo, "payments: our header")
+    template = repo / "templates/service/apps/{{ name }}/app.yaml.jinja"
+    edit(template, template.read_text(encoding="utf-8").splitlines()[0], "# the template's words")
+    commit(repo, "service template: a new header")
+
+    update(repo, "payments")
+
+    text = app.read_text(encoding="utf-8")
+    conflict = "<<<<<<< before updating\n# payments: the team's words\n=======\n# the template's words\n>>>>>>> after updating\n"
+    assert text.startswith(conflict)
+    assert git(repo, "status", "--porcelain", "--", "apps/payments/app.yaml") == "UU apps/payments/app.yaml\n"
+
+
+def test_a_stamped_environment_renders_and_takes_services(repo: Path, cli: Cli, crds: Path | None) -> None:
+    copier.run_copy(
+        str(repo / "templates/environment"),
+        repo,
+        data={"name": "qa", "promotion_from": "staging", "namespace": "{app}-{env}"},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
+    env = load_yaml(repo / "environments/qa/environment.yaml")
+    jsonschema.validate(env, json.loads((SCHEMAS / "environment.schema.json").read_text(encoding="utf-8")))
+    assert env["kubernetesVersion"] == "1.31"
+    assert env["argocd"] == {
+        "project": "qa",
+        "targetRevision": "main",
+        "destination": {"server": "https://qa.k8s.example.com", "namespace": "{app}-{env}"},
+    }
+    assert env["promotion"] == {"from": "staging"}
+    assert sorted(p.name for p in (repo / "environments/qa").iterdir()) == ["environment.yaml"]  # no apps yet
+    code, out, err = cli("--root", repo, "render", "--env", "qa")
+    assert code == 0, out + err
+    assert (repo / "environments/qa/manifests/argocd/application-qa-root.yaml").is_file()
+    commit(repo, "environment qa")
+
+    # What `nox -s new_service` passes: the environments that exist, so qa is offered too.
+    stamp(repo, name="orders", owner="team-pay", known_environments=["dev", "prod", "qa", "staging"])
+    assert load_yaml(repo / "apps/orders/.copier-answers.yml")["environments"] == [
+        "dev",
+        "prod",
+        "qa",
+        "staging",
+    ]
+    assert load_yaml(repo / "environments/qa/apps/orders.yaml") == {"image": {"tag": "0.1.0"}}
+    render_and_validate(repo, cli, crds)
+    assert (repo / "environments/qa/manifests/orders/deployment-orders.yaml").is_file()
+    # A plain `copier update` knows only the default candidates, and must keep qa anyway.
+    commit(repo, "orders")
+    update(repo, "orders")
+    environments = load_yaml(repo / "apps/orders/.copier-answers.yml")["environments"]
+    assert environments == ["dev", "staging", "prod", "qa"]  # in the order of the choices
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"name": "QA"},
+            "Validation error for question 'name': 'QA' is not a valid environment name: 1-32 lowercase "
+            "letters, digits and '-', not starting or ending with '-'",
+        ),
+        (
+            {"name": "qa", "kubernetes_version": "1.24"},
+            "Validation error for question 'kubernetes_version': '1.24' is not a supported Kubernetes "
+            'version: "1.25" to "1.37"',
+        ),
+        (
+            {"name": "qa", "promotion_from": "qa"},
+            "Validation error for question 'promotion_from': an environment cannot promote from itself",
+        ),
+        (
+            {"name": "qa", "namespace": "shared"},
+            "Validation error for question 'namespace': 'shared' is not a namespace rule: lowercase letters, "
+            "digits, '-' and {app} (required) or {env}",
+        ),
+    ],
+    ids=["name", "kubernetes-version", "promotion-from-itself", "namespace-rule"],
+)
+def test_bad_environment_answers_are_refused(repo: Path, data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        copier.run_copy(str(repo / "templates/environment"), repo, data=data, defaults=True, quiet=True)
+    assert str(caught.value) == message
+    assert git(repo, "status", "--porcelain") == ""
