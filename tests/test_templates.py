@@ -183,7 +183,7 @@ def test_the_longest_and_shortest_names_with_every_option_pass_lint(
     assert (repo / f"environments/staging/manifests/{LONGEST}/externalsecret-{LONGEST}-db.yaml").is_file()
     assert (repo / f"environments/staging/manifests/{LONGEST}/ingress-{LONGEST}.yaml").is_file()
 
-    # Lint the way `nox -s lint` does (the lint tools are not in the test dependency group).
+    # Lint the way `nox -s lint` does (ruff and yamllint are in the test dependency group for this).
     for tool in ("ruff", "yamllint"):
         if importlib.util.find_spec(tool) is None:
             pytest.skip(
