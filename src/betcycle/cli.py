@@ -214,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:  # `betcycle … | head`: the reader left, which is not an error
+        return EXIT_OK
     except OSError as exc:  # a file we were asked to write (or read) that the OS refuses
         where = f"{exc.filename}: " if exc.filename else ""
         sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
@@ -221,8 +223,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception:
         if args.debug or os.environ.get("BETCYCLE_DEBUG"):
             traceback.print_exc()
