@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from betcycle import yamlemit
 from betcycle.errors import UserError
 
 try:  # libyaml is part of every PyYAML wheel we install; the fallback keeps odd platforms working
@@ -67,7 +68,7 @@ def load_all(text: str, path: str) -> list[Any]:
 # fast path (`generated=True`), everything else goes to PyYAML. tests/test_yamlio.py holds the differential
 # tests (YAML 1.1 scalars, random values, every rendered manifest).
 _YAML12_NOT_STR = re.compile(
-    r"[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+"
+    r"[-+]?[0-9][0-9_]*|[-+]?0o[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+"
     r"|[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|null|Null|NULL|~|true|True|TRUE|false|False|FALSE"
     r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|[-+]?[0-9][0-9_]*(?::[0-9_.]+)+|[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF"
@@ -205,6 +206,14 @@ _Dumper.add_representer(str, _str_representer)
 
 def dump(doc: Any) -> str:
     """Deterministic YAML for a rendered manifest (insertion order kept, YAML 1.1 ambiguities quoted)."""
+    try:
+        return yamlemit.emit(doc, _YAML12_NOT_STR)
+    except yamlemit.Fallback:
+        return pyyaml_dump(doc)
+
+
+def pyyaml_dump(doc: Any) -> str:
+    """PyYAML's general emitter, with the settings `dump` matches byte for byte."""
     return yaml.dump(
         doc,
         Dumper=_Dumper,

@@ -1,0 +1,126 @@
+"""A fast emitter for the YAML that `yamlio.dump` writes, byte-identical to PyYAML's output.
+
+PyYAML's representer and resolver run in Python for every scalar and dominate render time. Rendered
+manifests are plain trees of maps, lists, strings, numbers, booleans and nulls, and almost every scalar in
+them is a short plain string, so this module writes them directly. Anything it is not certain to write
+exactly as PyYAML would (unusual characters, long or odd multi-line strings, non-string keys, other types)
+raises `Fallback`, and `yamlio.dump` hands the whole document to PyYAML. tests/test_yamlemit.py checks the
+two agree byte for byte on generated documents and on every rendered manifest.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+#: printable ASCII on one line: the only strings written here (anything else goes to PyYAML)
+_PRINTABLE = re.compile(r"[ -~]*")
+_LEADING_INDICATORS = set("#,[]{}&*!|>'\"%@`")
+
+
+def _plain_allowed(value: str) -> bool:
+    """PyYAML's analyze_scalar for block context, restricted to printable one-line ASCII."""
+    if value[0] == " " or value[-1] == " " or value[0] in _LEADING_INDICATORS:
+        return False
+    if value[0] in "?:-" and (len(value) == 1 or value[1] == " "):
+        return False
+    return ": " not in value and not value.endswith(":") and " #" not in value
+
+
+class Fallback(Exception):
+    """This document needs PyYAML's general emitter."""
+
+
+@lru_cache(maxsize=65536)  # labels, names and keys repeat across every object of a render
+def _string(value: str, not_str: re.Pattern[str], key: bool) -> str:
+    # PyYAML writes keys over 128 characters as `? key` and folds very long scalars at the line width
+    if len(value) > (128 if key else 1000) or not _PRINTABLE.fullmatch(value):
+        raise Fallback
+    if value and not not_str.fullmatch(value) and _plain_allowed(value):
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literal(value: str, indent: int) -> str:
+    """A multi-line string as a `|` block, when PyYAML would write the same block."""
+    if not value.endswith("\n") or value.endswith("\n\n") or value.startswith((" ", "\n")) or "\t" in value:
+        raise Fallback
+    lines = value[:-1].split("\n")
+    if any(line != line.rstrip(" ") or not _PRINTABLE.fullmatch(line) for line in lines):
+        raise Fallback
+    pad = " " * indent
+    return "|\n" + "".join(f"{pad}{line}\n" if line else "\n" for line in lines)
+
+
+def _scalar(value: Any, not_str: re.Pattern[str], indent: int) -> str:
+    """The text after `key: ` or `- ` (a literal block includes its newline and lines)."""
+    if value is None:
+        return "null\n"
+    if value is True:
+        return "true\n"
+    if value is False:
+        return "false\n"
+    if type(value) is int:
+        return f"{value}\n"
+    if type(value) is float:
+        if math.isnan(value):
+            return ".nan\n"
+        if math.isinf(value):
+            return (".inf" if value > 0 else "-.inf") + "\n"
+        text = repr(value).lower()
+        if "." not in text and "e" in text:
+            text = text.replace("e", ".0e", 1)
+        return text + "\n"
+    if type(value) is str:
+        if "\n" in value and not not_str.fullmatch(value):
+            return _literal(value, indent)
+        return _string(value, not_str, key=False) + "\n"
+    raise Fallback
+
+
+def _map(doc: dict[Any, Any], indent: int, out: list[str], not_str: re.Pattern[str], first: str) -> None:
+    pad = " " * indent
+    lead = first
+    for key, value in doc.items():
+        if type(key) is not str:
+            raise Fallback
+        k = _string(key, not_str, key=True)
+        if isinstance(value, dict) and value:
+            out.append(f"{lead}{k}:\n")
+            _map(value, indent + 2, out, not_str, " " * (indent + 2))
+        elif isinstance(value, list) and value:
+            out.append(f"{lead}{k}:\n")
+            _seq(value, indent, out, not_str)
+        elif isinstance(value, dict):
+            out.append(f"{lead}{k}: {{}}\n")
+        elif isinstance(value, list):
+            out.append(f"{lead}{k}: []\n")
+        else:
+            out.append(f"{lead}{k}: {_scalar(value, not_str, indent + 2)}")
+        lead = pad
+
+
+def _seq(items: list[Any], indent: int, out: list[str], not_str: re.Pattern[str]) -> None:
+    pad = " " * indent
+    for item in items:
+        if isinstance(item, dict) and item:
+            _map(item, indent + 2, out, not_str, f"{pad}- ")
+        elif isinstance(item, list) and item:
+            raise Fallback  # nested sequences: rare in manifests, PyYAML's layout is subtle
+        elif isinstance(item, dict):
+            out.append(f"{pad}- {{}}\n")
+        elif isinstance(item, list):
+            out.append(f"{pad}- []\n")
+        else:
+            out.append(f"{pad}- {_scalar(item, not_str, indent + 2)}")
+
+
+def emit(doc: Any, not_str: re.Pattern[str]) -> str:
+    """`doc` as block YAML, or Fallback. `not_str`: strings that must be single-quoted."""
+    if not isinstance(doc, dict) or not doc:
+        raise Fallback
+    out: list[str] = []
+    _map(doc, 0, out, not_str, "")
+    return "".join(out)
