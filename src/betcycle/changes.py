@@ -13,6 +13,7 @@ from pathlib import Path
 
 from betcycle import argocd, gitrepo, manifests, render
 from betcycle.diff import EnvInfo
+from betcycle.diff import env_info as diff_env_info
 from betcycle.errors import UserError, UserErrors
 from betcycle.repo import Repo, load_repo
 from betcycle.resources import Resource
@@ -34,10 +35,10 @@ class Scope:
         return self.everything or env in self.envs or (env, app) in self.pairs
 
 
-def scope_of(paths: list[str], base_repo_apps: dict[str, str], head: Repo | None) -> Scope:
-    """The pairs a set of changed paths can affect. `base_repo_apps`/head charts map apps to charts."""
+def scope_of(paths: list[str], base_charts: dict[str, str], head: Repo | None) -> Scope:
+    """The pairs a set of changed paths can affect. `base_charts` (and head's apps) map apps to charts."""
     scope = Scope()
-    chart_of = dict(base_repo_apps)
+    chart_of = dict(base_charts)
     if head is not None:
         chart_of.update({name: app.chart for name, app in head.apps.items()})
     for p in paths:
@@ -74,18 +75,18 @@ def _expand(scope: Scope, envs: set[str]) -> Scope:
     return out
 
 
-def base_manifest_files(root: Path, rev: str) -> list[str]:
-    """Every manifest file under environments/*/manifests/ at `rev`."""
+def base_manifest_files(env_files: list[str]) -> list[str]:
+    """The manifest files among the paths under environments/ (environments/<env>/manifests/<app>/...)."""
     return [
         f
-        for f in gitrepo.list_files(root, rev, "environments")
+        for f in env_files
         if f.count("/") >= 4 and f.split("/")[2] == "manifests" and f.endswith((".yaml", ".yml", ".json"))
     ]
 
 
 def base_resources(root: Path, rev: str, scope: Scope, files: list[str]) -> list[Resource]:
     """Committed manifests at `rev` within scope."""
-    wanted = [f for f in files if scope.covers(f.split("/")[1], f.split("/")[3])]
+    wanted = [f for f in files if _covered(scope, f)]
     out: list[Resource] = []
     for path, text in sorted(gitrepo.read_files(root, rev, wanted).items()):
         parts = path.split("/")
@@ -132,12 +133,9 @@ class Comparison:
 
 
 def env_info(repo: Repo | None, names: set[str]) -> dict[str, EnvInfo]:
-    out = {}
-    for name in sorted(names):
-        env = repo.envs.get(name) if repo else None
-        pricing = env.data.get("pricing") if env else None
-        out[name] = EnvInfo(name=name, is_prod=name.startswith("prod"), pricing=pricing)
-    return out
+    """EnvInfo for every environment name; one only in base (removed) has no price table."""
+    envs = repo.envs if repo else {}
+    return {name: diff_env_info(name, envs[name].data if name in envs else {}) for name in sorted(names)}
 
 
 def compare(
@@ -167,6 +165,8 @@ def compare(
             head_root = Path(tmp)
         head_repo = load_repo(head_root) if (head_root / "environments").is_dir() else None
         all_envs = set(head_repo.envs) if head_repo else set()
+        env_files = gitrepo.list_files(root, base_rev, "environments")
+        base_envs = {p.split("/")[1] for p in env_files if p.count("/") >= 2}
         if full:
             scope = Scope(everything=True)
         else:
@@ -174,9 +174,8 @@ def compare(
             base_apps = (
                 _base_app_charts(root, base_rev) if any(p.startswith("charts/") for p in changed) else {}
             )
-            scope = _expand(scope_of(changed, base_apps, head_repo), all_envs | _base_envs(root, base_rev))
-        files = base_manifest_files(root, base_rev)
-        base_envs = {f.split("/")[1] for f in files}
+            scope = _expand(scope_of(changed, base_apps, head_repo), all_envs | base_envs)
+        files = base_manifest_files(env_files)
         if not scope.everything:
             # pairs rendered on one side only (a first render, a removed app) are always compared
             base_pairs = {(f.split("/")[1], f.split("/")[3]) for f in files}
@@ -229,10 +228,6 @@ def _workloads(root: Path, rev: str, files: list[str]) -> list[Resource]:
     """Workloads and HPAs among `files` at `rev` (found by betcycle's <kind>-<name>.yaml file names)."""
     wanted = [f for f in files if f.rsplit("/", 1)[1].startswith(_WORKLOAD_FILES)]
     return base_resources(root, rev, Scope(everything=True), wanted)
-
-
-def _base_envs(root: Path, rev: str) -> set[str]:
-    return {p.split("/")[1] for p in gitrepo.list_files(root, rev, "environments") if p.count("/") >= 2}
 
 
 def _base_app_charts(root: Path, rev: str) -> dict[str, str]:

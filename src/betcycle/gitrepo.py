@@ -105,7 +105,9 @@ def read_blobs(root: Path, specs: list[str]) -> dict[str, str]:
 
 def export_tree(root: Path, rev: str, dest: Path, paths: list[str]) -> None:
     """Write the files under `paths` at `rev` into `dest` (git archive; no checkout, no worktree)."""
-    present = [p for p in paths if list_files(root, rev, p)]
+    # one non-recursive ls-tree says which of the paths exist at rev (git archive fails on a missing one)
+    listed = git(root, "ls-tree", "--name-only", "-z", rev, "--", *paths)
+    present = sorted(p for p in listed.split("\0") if p)
     if not present:
         return
     proc = _run(root, "archive", "--format=tar", rev, "--", *present)

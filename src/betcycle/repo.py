@@ -16,7 +16,7 @@ from typing import Any
 from betcycle import schemacheck
 from betcycle.errors import UserError, UserErrors
 from betcycle.schemas import supported_versions
-from betcycle.yamlio import LineMap, PathKey, load_with_lines, read_text
+from betcycle.yamlio import LineMap, load_with_lines, read_text
 
 SETTINGS_FILE = "betcycle.yaml"
 #: names an app may not have: they collide with folders BetCycle renders into
@@ -199,7 +199,8 @@ def _load_mapping(root: Path, rel: str, errors: list[UserError]) -> tuple[dict[s
     return data, lines
 
 
-def _sub_lines(lines: LineMap, prefix: PathKey) -> LineMap:
+def sub_lines(lines: LineMap, *prefix: str | int) -> LineMap:
+    """The line map of the value at `prefix`, with paths relative to it."""
     n = len(prefix)
     return {k[n:]: v for k, v in lines.items() if k[:n] == prefix}
 
@@ -433,7 +434,3 @@ def load_chart(root: Path, name: str) -> Chart:
     if schema is not None:
         chart.validator  # noqa: B018 - compile now so a broken schema is reported with the other input errors
     return chart
-
-
-def sub_lines(lines: LineMap, *prefix: str | int) -> LineMap:
-    return _sub_lines(lines, prefix)

@@ -26,8 +26,6 @@ class Edit:
     env: str
     app: str
     file: str
-    old_tag: str | None
-    new_tag: str | None
     summary: str
 
 
@@ -171,7 +169,7 @@ def set_image(
         out.write(f"{app} in {env} already runs {tag}; nothing to do\n")
         return 0
     summary = f"{verb}({env}): {app} {old or '(unset)'} → {tag}"
-    edit = Edit(env, app, ea.file, old, tag, summary)
+    edit = Edit(env, app, ea.file, summary)
     return _release(
         root, ea, [(["image", "tag"], tag)], edit, commit=commit, branch=branch, pr_body=pr_body, out=out
     )
@@ -221,7 +219,7 @@ def promote(
         out.write(f"{app} in {target} already runs {tag} (as in {source}); nothing to do\n")
         return 0
     summary = f"promote({target}): {app} {old or '(unset)'} → {tag} from {source}"
-    edit = Edit(target, app, ea.file, old, tag, summary)
+    edit = Edit(target, app, ea.file, summary)
     return _release(root, ea, edits, edit, commit=commit, branch=branch, pr_body=pr_body, out=out)
 
 
