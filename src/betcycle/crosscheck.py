@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,10 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
 def _dict_or_empty(value: Any) -> dict[str, Any]:
     """`value` when it is a mapping, else a fresh empty dict (YAML may hold anything where a map belongs)."""
     return value if isinstance(value, dict) else {}
+
+
+def _list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def pod_template(res: Resource) -> tuple[dict[str, Any], dict[str, Any], str] | None:
@@ -130,6 +135,112 @@ def _refs(pod: _Pod) -> Iterator[tuple[str, str, str, bool]]:
                         f"{vp}.projected.sources[{j}].{key}.name",
                         bool(ref.get("optional")),
                     )
+
+
+def _glob_allows(patterns: list[Any], value: str, normalize: Callable[[str], str] = str) -> bool:
+    """Argo CD's allow/deny lists: some pattern matches `value` and no `!pattern` does (globs, `*` = any)."""
+    allowed = False
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            continue
+        if pattern.startswith("!"):
+            if fnmatch.fnmatchcase(normalize(value), normalize(pattern[1:])):
+                return False
+        elif fnmatch.fnmatchcase(normalize(value), normalize(pattern)):
+            allowed = True
+    return allowed
+
+
+def _repo_key(url: str) -> str:
+    """Repository URLs as Argo CD compares them: case-insensitive, without a trailing `/` or `.git`."""
+    return url.strip().lower().removesuffix("/").removesuffix(".git")
+
+
+def _destination_allowed(items: list[Any], dest: dict[str, Any]) -> bool:
+    """Whether an AppProject's `spec.destinations` admit an Application's `spec.destination`.
+
+    Argo CD matches the server URL or the cluster name, and the namespace, as globs; `!` entries deny. A
+    destination given by cluster name against entries that list only servers (or the other way round) needs
+    Argo CD's cluster list to resolve, so it is not reported here.
+    """
+    ns = str(dest.get("namespace") or "")
+    comparable = False
+    allowed = False
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for key in ("server", "name"):
+            pattern, value = item.get(key), dest.get(key)
+            if not isinstance(pattern, str) or not isinstance(value, str) or not value:
+                continue
+            comparable = True
+            ns_pattern = str(item.get("namespace") or "")
+            deny = pattern.startswith("!") or ns_pattern.startswith("!")
+            hit = fnmatch.fnmatchcase(value, pattern.removeprefix("!")) and fnmatch.fnmatchcase(
+                ns, ns_pattern.removeprefix("!")
+            )
+            if hit and deny:
+                return False
+            allowed = allowed or hit
+    return allowed or not comparable
+
+
+def _argocd_findings(resources: list[Resource], add: Callable[..., None]) -> None:
+    """Each Application names an AppProject of this set, and that project admits its sources and destination.
+
+    Skipped when the set holds no AppProject at all (e.g. `validate one-application.yaml`): the projects are
+    then managed elsewhere. `default` exists in every Argo CD and admits everything (BC014 keeps prod out).
+    """
+    projects = {
+        (r.namespace, r.name): r for r in resources if r.group == "argoproj.io" and r.kind == "AppProject"
+    }
+    if not projects:
+        return
+    for res in resources:
+        if res.group != "argoproj.io" or res.kind != "Application":
+            continue
+        spec = _dict_or_empty(res.doc.get("spec"))
+        name = spec.get("project")
+        if not isinstance(name, str) or not name or name == "default":
+            continue  # missing or default: the schema and BC014 report it
+        project = projects.get((res.namespace, name))
+        if project is None:
+            known = sorted(n for ns, n in projects if ns == res.namespace)
+            add(
+                res,
+                "argocd-project",
+                f"spec.project {name!r} names no AppProject in namespace {res.namespace or '(none)'}",
+                "render the AppProject, or use one of: " + (", ".join(known) or "none"),
+                "spec.project",
+            )
+            continue
+        pspec = _dict_or_empty(project.doc.get("spec"))
+        repos = _list_or_empty(pspec.get("sourceRepos"))
+        sources = [("spec.source", spec.get("source"))] + [
+            (f"spec.sources[{i}]", s) for i, s in enumerate(_list_or_empty(spec.get("sources")))
+        ]
+        for path, source in sources:
+            url = source.get("repoURL") if isinstance(source, dict) else None
+            if isinstance(url, str) and not _glob_allows(repos, url, _repo_key):
+                add(
+                    res,
+                    "argocd-source",
+                    f"repoURL {url} is not in the sourceRepos of AppProject {name!r}",
+                    "sync from a repository the project allows, or add it to the project's sourceRepos",
+                    f"{path}.repoURL",
+                )
+        dest = spec.get("destination")
+        items = _list_or_empty(pspec.get("destinations"))
+        if isinstance(dest, dict) and not _destination_allowed(items, dest):
+            where = dest.get("server") or dest.get("name")
+            add(
+                res,
+                "argocd-destination",
+                f"destination {where} namespace {dest.get('namespace') or '(none)'} is not allowed by "
+                f"AppProject {name!r}",
+                "add it to the project's spec.destinations, or fix the Application's spec.destination",
+                "spec.destination",
+            )
 
 
 def check_environment(
@@ -283,6 +394,8 @@ def check_environment(
             one(res)
         except (AttributeError, TypeError):
             continue  # a malformed shape (e.g. `rules: [foo]`): the schema check reports it with its path
+
+    _argocd_findings(resources, add)
 
     for ns_pods in pods.values():
         for pod in ns_pods:

@@ -332,18 +332,39 @@ def render(
         else:
             result.owned_dirs.append(env.manifests_dir)
         autoscaled = _autoscaled(repo, env, deployed, result)
-        for doc in argocd.objects(repo, env, autoscaled):
-            res = Resource(doc, env=env.name, app=None, source=env.file, line=1)
-            out = f"{env.manifests_dir}/{argocd.ARGOCD_DIR}/{res.kind.lower()}-{res.name}.yaml"
-            res.output = out
-            sources = [env.file, "betcycle.yaml"] + [repo.apps[a].file for a in deployed]
-            result.files[out] = _header("betcycle/argocd.py", sources) + dump(doc)
-            result.resources.append(res)
+        errors += _render_argocd(repo, env, autoscaled, result)
         result.owned_dirs.append(f"{env.manifests_dir}/{argocd.ARGOCD_DIR}")
     if errors:
         raise UserErrors(errors)
     result.owned_dirs = sorted(set(result.owned_dirs))
     return result
+
+
+def _render_argocd(
+    repo: Repo, env: Environment, autoscaled: frozenset[str], result: RenderResult
+) -> list[UserError]:
+    """Add the Argo CD objects of `env` to `result`, each in its own file headed by its own inputs only."""
+    errors: list[UserError] = []
+    owners: dict[str, argocd.ArgoObject] = {}
+    for obj in argocd.objects(repo, env, autoscaled):
+        out = f"{env.manifests_dir}/{argocd.ARGOCD_DIR}/{obj.file_name}"
+        if out in owners:
+            # e.g. an app named "root": its Application would overwrite the environment's root Application
+            other = owners[out].app
+            errors.append(
+                UserError(
+                    f"{obj.doc['kind']} {obj.doc['metadata']['name']!r} of app {obj.app!r} is also rendered "
+                    + (f"for app {other!r}" if other else "for the environment itself"),
+                    path=repo.apps[obj.app].file if obj.app else env.file,
+                    hint="rename the app (its name is part of the Argo CD object names)",
+                )
+            )
+            continue
+        owners[out] = obj
+        res = Resource(obj.doc, env=env.name, app=None, source=env.file, line=1, output=out)
+        result.files[out] = _header("betcycle/argocd.py", list(obj.sources)) + dump(obj.doc)
+        result.resources.append(res)
+    return errors
 
 
 def _autoscaled(repo: Repo, env: Environment, deployed: list[str], result: RenderResult) -> frozenset[str]:
