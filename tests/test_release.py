@@ -134,9 +134,11 @@ def test_rollback_after_two_set_image_commits_restores_the_first_tag(repo_git: P
     assert git(repo_git, "log", "-1", "--format=%s").startswith("rollback(prod): hello 2.1.0 → 2.0.0")
 
 
-def test_rollback_to_an_explicit_tag_and_without_history(repo_git: Path, cli) -> None:
-    code, _, _ = cli("--root", repo_git, "rollback", "hello", "--env", "prod", "--to", "1.0.0")
-    assert code == 0
+def test_rollback_to_an_explicit_tag_that_never_ran_needs_force(repo_git: Path, cli) -> None:
+    code, _, err = cli("--root", repo_git, "rollback", "hello", "--env", "prod", "--to", "1.0.0")
+    assert code == 2 and "1.0.0 never ran in prod" in err
+    code, _, err = cli("--root", repo_git, "rollback", "hello", "--env", "prod", "--to", "1.0.0", "--force")
+    assert code == 0, err
     assert 'tag: "1.0.0"' in (repo_git / PROD).read_text()
 
 

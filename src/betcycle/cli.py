@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                 p.add_argument("--tag", required=True)
             else:
                 p.add_argument("--to", dest="to", help="the tag to go back to (default: previous in history)")
+                p.add_argument(
+                    "--force", action="store_true", help="allow a --to tag that never ran in that environment"
+                )
         p.add_argument("--commit", action="store_true", help="commit the change (on --branch if given)")
         p.add_argument("--branch", help="create this branch for the commit")
         p.add_argument("--pr-body", type=Path, help="write a pull-request description (markdown) here")
@@ -178,7 +181,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
                 all_values=args.all_values,
                 **common,
             )
-        return release.rollback(root, args.app, args.env, args.to, **common)
+        return release.rollback(root, args.app, args.env, args.to, force=args.force, **common)
     if args.command == "policy":
         from betcycle import policy
 

@@ -144,6 +144,11 @@ def history(root: Path, path: str, limit: int = 200) -> list[FileVersion]:
     ]
 
 
+def valid_branch_name(root: Path, name: str) -> bool:
+    """git's own rule for branch names (`git check-ref-format --branch`)."""
+    return not name.startswith("-") and _run(root, "check-ref-format", "--branch", name).returncode == 0
+
+
 def is_clean(root: Path, paths: list[str]) -> bool:
     return not git(root, "status", "--porcelain", "--", *paths).strip()
 

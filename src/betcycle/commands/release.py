@@ -136,18 +136,61 @@ def _short_diff(body: str) -> str:
     return "\n".join(lines[:20])
 
 
+def _check_options(root: Path, *, commit: bool, branch: str | None, pr_body: Path | None) -> None:
+    """Refuse bad --branch/--pr-body/--commit combinations before any file is touched (a retry starts clean)."""
+    if branch and not commit:
+        raise UserError("--branch needs --commit", hint=f"add --commit to commit on {branch}")
+    if branch:
+        if not gitrepo.is_repo(root):
+            raise UserError("--commit needs a git repository", path=str(root))
+        if not gitrepo.valid_branch_name(root, branch):
+            raise UserError(
+                f"{branch!r} is not a valid branch name",
+                hint="see `git check-ref-format --help`: no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\'",
+            )
+        current = gitrepo.git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+        if current != branch and gitrepo.resolve(root, f"refs/heads/{branch}"):
+            raise UserError(f"branch {branch!r} already exists", hint="pass another --branch, or delete it")
+    if pr_body is not None:
+        parent = (pr_body if pr_body.is_absolute() else Path.cwd() / pr_body).parent
+        if pr_body.is_dir() or not parent.is_dir():
+            raise UserError(
+                f"cannot write the PR body to {pr_body}: "
+                + ("it is a folder" if pr_body.is_dir() else f"folder {parent} does not exist"),
+                hint="pass a file path in an existing folder, e.g. --pr-body build/pr.md after mkdir -p build",
+            )
+
+
 def _precheck_commit(root: Path, ea: EnvApp, commit: bool) -> str | None:
     """With --commit the touched paths must be clean, so the commit holds exactly this change."""
     if not gitrepo.is_repo(root):
         if commit:
             raise UserError("--commit needs a git repository", path=str(root))
         return None
-    if commit and not gitrepo.is_clean(root, [ea.file, f"environments/{ea.env}/manifests"]):
+    if commit and not gitrepo.is_clean(root, _release_paths(ea)):
         raise UserError(
             f"{ea.file} or environments/{ea.env}/manifests has uncommitted changes",
             hint="commit or stash them first, so the release commit holds only this change",
         )
     return gitrepo.resolve(root, "HEAD")
+
+
+def _release_paths(ea: EnvApp) -> list[str]:
+    return [ea.file, f"environments/{ea.env}/manifests"]
+
+
+def _nothing_to_do(root: Path, ea: EnvApp, state: str, *, commit: bool, out: TextIO) -> int:
+    """The tag is already there. Say so, and refuse --commit when 'already' is an uncommitted edit."""
+    if commit and gitrepo.is_repo(root) and not gitrepo.is_clean(root, _release_paths(ea)):
+        raise UserError(
+            f"{state}, but not in a commit: {ea.file} or environments/{ea.env}/manifests has uncommitted "
+            "changes, so --commit has nothing of its own to commit",
+            path=ea.file,
+            hint=f"commit them yourself (git add {ea.file} environments/{ea.env}/manifests && git commit), "
+            f"or discard them (git checkout -- {ea.file} environments/{ea.env}/manifests) and run this again",
+        )
+    out.write(f"{state}; nothing to do: no file changed" + (", nothing committed" if commit else "") + "\n")
+    return 0
 
 
 def set_image(
@@ -162,12 +205,12 @@ def set_image(
     out: TextIO,
     verb: str = "set-image",
 ) -> int:
+    _check_options(root, commit=commit, branch=branch, pr_body=pr_body)
     repo = load_repo(root)
     ea = _deployed(repo, app, env)
     old = _current_tag(repo, env, app)
     if old == tag:
-        out.write(f"{app} in {env} already runs {tag}; nothing to do\n")
-        return 0
+        return _nothing_to_do(root, ea, f"{app} in {env} already runs {tag}", commit=commit, out=out)
     summary = f"{verb}({env}): {app} {old or '(unset)'} → {tag}"
     edit = Edit(env, app, ea.file, summary)
     return _release(
@@ -187,6 +230,7 @@ def promote(
     pr_body: Path | None = None,
     out: TextIO,
 ) -> int:
+    _check_options(root, commit=commit, branch=branch, pr_body=pr_body)
     repo = load_repo(root)
     if target not in repo.envs:
         raise unknown_name("environment", target, sorted(repo.envs))
@@ -216,20 +260,57 @@ def promote(
     if old != tag:
         edits.insert(0, (["image", "tag"], tag))
     if not edits:
-        out.write(f"{app} in {target} already runs {tag} (as in {source}); nothing to do\n")
-        return 0
+        state = f"{app} in {target} already runs {tag} (as in {source})"
+        return _nothing_to_do(root, ea, state, commit=commit, out=out)
     summary = f"promote({target}): {app} {old or '(unset)'} → {tag} from {source}"
     edit = Edit(target, app, ea.file, summary)
     return _release(root, ea, edits, edit, commit=commit, branch=branch, pr_body=pr_body, out=out)
 
 
+def tag_history(root: Path, file: str, out: TextIO | None = None) -> list[tuple[str, str, str]]:
+    """(tag, commit, date) for each committed version of `file` that sets image.tag, newest first.
+
+    A version that is not valid YAML (it could never have rendered, so it never ran) is skipped with a note.
+    """
+    found: list[tuple[str, str, str]] = []
+    for version in gitrepo.history(root, file):
+        try:
+            tag = yamledit.get_value(version.text, ["image", "tag"])
+        except Exception:  # ruamel raises several unrelated types for broken YAML
+            if out is not None:
+                out.write(f"note: {file} at {version.commit[:12]} is not valid YAML; skipped\n")
+            continue
+        if tag is not None:
+            found.append((str(tag), version.commit, version.date))
+    return found
+
+
 def previous_tag(root: Path, file: str, current: str | None) -> tuple[str, str, str] | None:
     """(tag, commit, date) of the newest version of `file` in git history whose image.tag differs."""
-    for version in gitrepo.history(root, file):
-        tag = yamledit.get_value(version.text, ["image", "tag"])
-        if tag is not None and str(tag) != current:
-            return str(tag), version.commit, version.date
-    return None
+    return next((entry for entry in tag_history(root, file) if entry[0] != current), None)
+
+
+def _check_ran_before(root: Path, ea: EnvApp, tag: str, out: TextIO) -> None:
+    """`rollback --to TAG` goes back to something that ran in this environment, or needs --force."""
+    if not gitrepo.is_repo(root):
+        raise UserError(
+            f"cannot check that {tag} ever ran in {ea.env}: not a git repository",
+            hint=f"pass --force to set {tag} anyway (or use set-image)",
+        )
+    history = tag_history(root, ea.file, out)
+    for ran, sha, date in history:
+        if ran == tag:
+            out.write(f"{tag} ran in {ea.env} before: {ea.file} at {sha[:12]} ({date})\n")
+            return
+    seen = list(dict.fromkeys(t for t, _, _ in history))
+    raise UserError(
+        f"{tag} never ran in {ea.env}: no committed version of {ea.file} sets image.tag to it",
+        path=ea.file,
+        hint=(
+            f"tags in its history, newest first: {', '.join(seen[:5])}" if seen else "it has no tag history"
+        )
+        + f"; pass --force to roll to {tag} anyway, or use set-image for a new release",
+    )
 
 
 def rollback(
@@ -238,11 +319,13 @@ def rollback(
     env: str,
     to: str | None = None,
     *,
+    force: bool = False,
     commit: bool = False,
     branch: str | None = None,
     pr_body: Path | None = None,
     out: TextIO,
 ) -> int:
+    _check_options(root, commit=commit, branch=branch, pr_body=pr_body)
     repo = load_repo(root)
     ea = _deployed(repo, app, env)
     current = _current_tag(repo, env, app)
@@ -257,6 +340,8 @@ def rollback(
             )
         to, sha, date = found
         out.write(f"previous tag of {app} in {env}: {to} (from {sha[:12]}, {date})\n")
+    elif to != current and not force:
+        _check_ran_before(root, ea, to, out)
     return set_image(
         root, app, env, to, commit=commit, branch=branch, pr_body=pr_body, out=out, verb="rollback"
     )
