@@ -17,32 +17,41 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["betcycle.yaml", "apps/hello/app.yaml", "charts", "environments", "policies"]
+SEED_APP = "hello"  # the app whose files every generated app copies (any app of the service chart would do)
 
 
-def copy_example(dest: Path) -> None:
-    for part in PARTS:
+def copy_example(dest: Path, seed: str = SEED_APP) -> None:
+    """The repository settings, charts, policies and environments, with only the seed app deployed.
+
+    Only the seed app is copied, so the bench runs whatever else the working tree holds (new apps, work in
+    progress in other apps' files).
+    """
+    parts = ["betcycle.yaml", "charts", "policies", f"apps/{seed}/app.yaml"]
+    parts += [p.relative_to(ROOT).as_posix() for p in sorted(ROOT.glob("environments/*/environment.yaml"))]
+    parts += [p.relative_to(ROOT).as_posix() for p in sorted(ROOT.glob(f"environments/*/apps/{seed}.yaml"))]
+    if not (ROOT / f"apps/{seed}/app.yaml").is_file():
+        raise SystemExit(f"bench: apps/{seed}/app.yaml is missing; the bench copies that app N times")
+    for part in parts:
         src = ROOT / part
         target = dest / part
         target.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
-            shutil.copytree(src, target)
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy2(src, target)
 
 
-def generate(dest: Path, apps: int) -> None:
-    copy_example(dest)
-    hello = (dest / "apps/hello/app.yaml").read_text()
+def generate(dest: Path, apps: int, seed: str = SEED_APP) -> None:
+    copy_example(dest, seed)
+    app = (dest / f"apps/{seed}/app.yaml").read_text()
     for i in range(apps):
         name = f"svc{i:03d}"
         (dest / f"apps/{name}").mkdir(parents=True)
         (dest / f"apps/{name}/app.yaml").write_text(
-            hello.replace("name: hello", f"name: {name}").replace("/hello\n", f"/{name}\n")
+            app.replace(f"name: {seed}", f"name: {name}").replace(f"/{seed}\n", f"/{name}\n")
         )
-        for env in ("dev", "staging", "prod"):
-            src = (dest / f"environments/{env}/apps/hello.yaml").read_text()
-            (dest / f"environments/{env}/apps/{name}.yaml").write_text(src)
+        for env_app in sorted(dest.glob(f"environments/*/apps/{seed}.yaml")):
+            env_app.with_name(f"{name}.yaml").write_text(env_app.read_text())
 
 
 def betcycle(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -51,6 +60,14 @@ def betcycle(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[
         [sys.executable, "-m", "betcycle", *args], cwd=cwd, capture_output=True, text=True, check=False
     )
     return time.perf_counter() - start, proc
+
+
+def _set_env_var(path: Path, name: str, value: str) -> None:
+    """Add `env.NAME: value` to a values file with a round-trip edit (comments and layout kept)."""
+    from betcycle import yamledit
+
+    text, _ = yamledit.set_value(path.read_text(), path.name, ["env", name], value)
+    path.write_text(text)
 
 
 def main() -> int:
@@ -89,7 +106,8 @@ def main() -> int:
         subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
         subprocess.run([*git, "commit", "-q", "-m", "bench"], cwd=repo, check=True)
         target = repo / "environments/prod/apps/svc000.yaml"
-        target.write_text(target.read_text().replace("replicas: 3", "replicas: 4"))
+        # a change every chart accepts: one more environment variable for one app in prod
+        _set_env_var(target, "BENCH_CHANGE", "1")
         seconds = min(betcycle("diff", "--format", "markdown", cwd=repo)[0] for _ in range(args.repeat))
         print(f"diff of a one-app change among {args.apps + 1} apps x 3 envs: {seconds:.2f} s whole process")
         seconds, _ = betcycle("diff", "--full", "--format", "markdown", cwd=repo)
