@@ -210,3 +210,90 @@ def test_duplicate_env_var() -> None:
 def test_empty_pdb_selector_matches_all_pods() -> None:
     pdb = "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: all, namespace: shop}\nspec: {maxUnavailable: 1, selector: {}}\n"
     assert rules(BASE + pdb) == []
+
+
+ARGO = """\
+apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata: {name: prod-web, namespace: argocd}
+spec:
+  sourceRepos: [https://github.com/example/platform.git]
+  destinations: [{server: https://prod.example.com, namespace: web}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: prod-web, namespace: argocd}
+spec:
+  project: prod-web
+  source: {repoURL: https://github.com/example/platform.git, path: environments/prod/manifests/web}
+  destination: {server: https://prod.example.com, namespace: web}
+"""
+
+
+def test_application_in_its_project_is_clean() -> None:
+    assert rules(ARGO) == []
+    # Argo CD compares repository URLs without case, a trailing slash or `.git`
+    assert (
+        rules(
+            ARGO.replace(
+                "repoURL: https://github.com/example/platform.git",
+                "repoURL: https://GitHub.com/example/platform/",
+            )
+        )
+        == []
+    )
+
+
+def test_application_naming_a_missing_project() -> None:
+    text = ARGO.replace("  project: prod-web", "  project: prod")
+    assert rules(text) == [("crossref/argocd-project", "Application/argocd/prod-web", "spec.project")]
+    res = manifests.parse(text, "m.yaml", env="prod")
+    [finding] = check_environment(res)
+    assert finding.message == "spec.project 'prod' names no AppProject in namespace argocd"
+    assert finding.hint == "render the AppProject, or use one of: prod-web"
+
+
+def test_destination_and_source_outside_the_project() -> None:
+    text = ARGO.replace(
+        "destination: {server: https://prod.example.com, namespace: web}",
+        "destination: {server: https://prod.example.com, namespace: kube-system}",
+    )
+    text = text.replace(
+        "source: {repoURL: https://github.com/example/platform.git",
+        "source: {repoURL: https://github.com/evil/fork.git",
+    )
+    assert rules(text) == [
+        ("crossref/argocd-destination", "Application/argocd/prod-web", "spec.destination"),
+        ("crossref/argocd-source", "Application/argocd/prod-web", "spec.source.repoURL"),
+    ]
+
+
+def test_project_globs_and_denials() -> None:
+    wide = ARGO.replace(
+        "destinations: [{server: https://prod.example.com, namespace: web}]",
+        "destinations: [{server: '*', namespace: 'web*'}]",
+    )
+    assert rules(wide) == []
+    denied = ARGO.replace(
+        "destinations: [{server: https://prod.example.com, namespace: web}]",
+        "destinations: [{server: '*', namespace: '*'}, {server: '*', namespace: '!web'}]",
+    )
+    assert rules(denied) == [
+        ("crossref/argocd-destination", "Application/argocd/prod-web", "spec.destination")
+    ]
+    any_repo = ARGO.replace("sourceRepos: [https://github.com/example/platform.git]", "sourceRepos: ['*']")
+    assert rules(any_repo.replace("example/platform.git, path", "other/repo.git, path")) == []
+
+
+def test_project_checks_skip_what_they_cannot_decide() -> None:
+    # a destination by cluster name against server-only entries needs Argo CD's cluster list
+    by_name = ARGO.replace(
+        "destination: {server: https://prod.example.com, namespace: web}",
+        "destination: {name: prod, namespace: web}",
+    )
+    assert rules(by_name) == []
+    # the default project exists in every Argo CD (BC014 keeps prod out of it)
+    assert rules(ARGO.replace("  project: prod-web", "  project: default")) == []
+    # no AppProject in the set at all (validating one file): the projects live elsewhere
+    application_only = ARGO.split("---\n", 1)[1].replace("  project: prod-web", "  project: elsewhere")
+    assert rules(application_only) == []

@@ -69,6 +69,7 @@ def test_removing_an_app_from_an_environment_removes_its_output(example: Path, c
     assert cli("--root", example, "render")[0] == 0
     assert not (example / "environments/dev/manifests/hello").exists()
     assert not (example / "environments/dev/manifests/argocd/application-dev-hello.yaml").exists()
+    assert not (example / "environments/dev/manifests/argocd/appproject-dev-hello.yaml").exists()
     assert (example / "environments/dev/manifests/argocd/application-dev-root.yaml").exists()
 
 
@@ -216,13 +217,15 @@ def test_header_names_template_and_values_sources(example: Path) -> None:
 def test_argocd_objects_per_environment(example: Path) -> None:
     result = render.render(load_repo(example), ["prod"])
     argo = {r.output: r.doc for r in result.resources if r.app is None}
-    project = argo["environments/prod/manifests/argocd/appproject-prod.yaml"]
+    project = argo["environments/prod/manifests/argocd/appproject-prod-hello.yaml"]
     assert project["spec"]["sourceRepos"] == ["https://github.com/example-org/platform.git"]
-    assert {"server": "https://prod.k8s.example.com", "namespace": "hello"} in project["spec"]["destinations"]
+    assert project["spec"]["destinations"] == [
+        {"server": "https://prod.k8s.example.com", "namespace": "hello"}
+    ]
     app = argo["environments/prod/manifests/argocd/application-prod-hello.yaml"]
     assert app["spec"]["source"]["path"] == "environments/prod/manifests/hello"
     assert app["spec"]["source"]["targetRevision"] == "main"
-    assert app["spec"]["project"] == "prod"
+    assert app["spec"]["project"] == "prod-hello"
     root = argo["environments/prod/manifests/argocd/application-prod-root.yaml"]
     assert root["spec"]["source"]["path"] == "environments/prod/manifests/argocd"
 
