@@ -142,13 +142,23 @@ def policy(session: nox.Session) -> None:
 
 @nox.session
 def dev(session: nox.Session) -> None:
-    """Run the hello service locally on $PORT (default 8080); Ctrl-C stops it."""
+    """Run a service locally: `nox -s dev [-- NAME]` (hello by default), on $PORT or its own port; Ctrl-C stops it."""
+    # The services that can run: apps/<name>/src/<package>/__main__.py, the layout the service template stamps.
+    runnable = {
+        main.parents[2].name: main.parent.name
+        for main in ROOT.glob("apps/*/src/*/__main__.py")
+        if main.parent.name == main.parents[2].name.replace("-", "_")
+    }
+    if len(session.posargs) > 1:
+        session.error("usage: nox -s dev [-- NAME]  (PORT=9000 nox -s dev -- NAME for another port)")
+    name = session.posargs[0] if session.posargs else "hello"
+    if name not in runnable:
+        known = ", ".join(sorted(runnable)) or "none"
+        session.error(f"no service '{name}' to run (apps/{name}/src/<package>/__main__.py); known: {known}")
+    # PORT, when set, reaches the service with the rest of the environment; unset, it uses the port it was
+    # stamped with (8080 unless `--data port=…` said otherwise).
     session.run(
-        "python",
-        "-m",
-        "hello",
-        env={"PYTHONPATH": str(ROOT / "apps/hello/src"), "PORT": os.environ.get("PORT", "8080")},
-        external=True,
+        "python", "-m", runnable[name], env={"PYTHONPATH": str(ROOT / "apps" / name / "src")}, external=True
     )
 
 
@@ -163,31 +173,66 @@ def bench(session: nox.Session) -> None:
 # The service template is the root copier.yml rendering templates/service/; the environment template is
 # templates/environment/. Copier reads the template from this repository, so these sessions need a git checkout.
 
-SERVICE_TEMPLATE = ("copier.yml", "templates/service")
+# What the service template is made of: a change to any of these is a new template version.
+SERVICE_TEMPLATE = ("copier.yml", "templates/service", "templates/scripts")
+# Copier's CLI, printing a refused answer as one line instead of a traceback (the file says why).
+COPIER_CLI = ROOT / "templates/scripts/copier_cli.py"
 
 
-def _git(session: nox.Session, *args: str, repo: Path = ROOT) -> str:
-    """The output of a git command in `repo`, as a value (not for display)."""
-    return str(session.run("git", "-C", str(repo), *args, external=True, silent=True)).strip()
+def _git(session: nox.Session, *args: str, repo: Path = ROOT, ok: tuple[int, ...] = (0,)) -> str:
+    """The output of a git command in `repo`, as a value (not for display); exit codes in `ok` are fine."""
+    out = session.run("git", "-C", str(repo), *args, external=True, silent=True, success_codes=list(ok))
+    return str(out).strip()
 
 
 def _template_commit(session: nox.Session) -> str:
-    """HEAD's commit: the template Copier reads, and the `_commit` a stamped or updated service records.
+    """The commit the service template is taken from, which stamped and updated services record as `_commit`.
 
-    A commit, not the name `HEAD`: from a local `HEAD` Copier also takes uncommitted changes, through a
-    throw-away commit that a later `copier update` could never find. The template's validators read the
-    repository at this commit too (the apps and environments that exist), so it has to be the latest one.
+    The last commit that changed the template among those already on main: at or before
+    `git merge-base HEAD origin/main` when there is an origin/main, else at or before HEAD. `copier update`
+    needs `_commit` later, and a commit on main survives any merge strategy, while a branch's own commits are
+    gone after a squash merge. And the last template change rather than the merge base itself: `_commit` then
+    stays the same until the template changes, so an update with nothing new is a no-op. A full commit, never
+    the name `HEAD`: from a local `HEAD` Copier also takes uncommitted changes, through a throw-away commit that
+    a later `copier update` could never find. (The rule: docs/templates.md#which-commit-the-template-comes-from.)
     """
-    commit = _git(session, "rev-parse", "HEAD")
-    if _git(session, "status", "--porcelain", "--", *SERVICE_TEMPLATE):
-        session.warn(f"uncommitted changes to the service template are left out: using {commit[:12]}")
-    # A commit only on a feature branch disappears when the branch is squash-merged, and updates need it.
-    main = "origin/main"
-    if _git(session, "branch", "--remotes", "--list", main) and not _git(
-        session, "branch", "--remotes", "--list", main, "--contains", commit
-    ):
-        session.warn(f"HEAD is not on {main}: branch from {main} before stamping (docs/templates.md)")
+    main = _git(session, "for-each-ref", "--format=%(objectname)", "refs/remotes/origin/main")
+    base = _git(session, "merge-base", "HEAD", main, ok=(0, 1)) if main else "HEAD"
+    if not base:
+        session.error("HEAD shares no history with origin/main: branch from origin/main (docs/templates.md)")
+    commit = _git(session, "log", "-1", "--format=%H", base, "--", *SERVICE_TEMPLATE)
+    if not commit:
+        session.error(f"no commit up to {'origin/main' if main else 'HEAD'} has the service template")
+    changed = _git(session, "diff", "--name-only", commit, "--", *SERVICE_TEMPLATE)
+    untracked = _git(session, "ls-files", "--others", "--exclude-standard", "--", *SERVICE_TEMPLATE)
+    if changed or untracked:
+        where = "origin/main" if main else "HEAD"
+        session.warn(
+            f"the service template here differs from {where}'s ({commit[:12]}): those changes are left out. "
+            "Merge them first, or pass --vcs-ref=COMMIT to stamp from another commit (docs/templates.md)"
+        )
     return commit
+
+
+def _copier(session: nox.Session, *args: str) -> None:
+    """Run Copier's CLI; an answer it refuses aborts the session with Copier's one-line reason."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="betcycle-copier-") as tmp:
+        refused = Path(tmp, "refused")
+        session.run("python", str(COPIER_CLI), *args, env={"BETCYCLE_COPIER_REFUSED": str(refused)})
+        if refused.exists():
+            session.error(refused.read_text(encoding="utf-8").strip())
+
+
+def _no_terminal_defaults(session: nox.Session, copier_args: list[str]) -> list[str]:
+    """Add --defaults when stdin is not a terminal (CI, scripts, an agent): Copier cannot ask there."""
+    import sys
+
+    if sys.stdin.isatty() or {"-l", "--defaults"} & set(copier_args):
+        return copier_args
+    session.log("no terminal: the questions not answered with --data take their defaults (--defaults)")
+    return ["--defaults", *copier_args]
 
 
 @nox.session(name="new_service")
@@ -200,21 +245,26 @@ def new_service(session: nox.Session) -> None:
     parser.add_argument("--owner")
     args, copier_args = parser.parse_known_args(session.posargs)
     # Copier's validator reads the template's copy of the repository (the commit below), so an app that exists
-    # only in this working tree is caught here.
+    # only in this working tree, or was added after that commit, is caught here.
     if (ROOT / "apps" / args.name).exists():
         session.error(f"apps/{args.name}/ already exists; pick another name")
-    # The environments that exist, in the example's promotion order first (the menu and default selection).
+    # The environments that exist in the working tree, in the example's promotion order first (the menu and
+    # default selection). The template takes them as they are, so an uncommitted new environment is offered.
     found = [p.parent.name for p in ROOT.glob("environments/*/environment.yaml")]
     order = ["dev", "staging", "prod"]
     environments = sorted(found, key=lambda env: (order.index(env) if env in order else len(order), env))
     data = [f"--data=name={args.name}", f"--data=known_environments=[{', '.join(environments)}]"]
     if args.owner:
         data.append(f"--data=owner={args.owner}")
+    copier_args = _no_terminal_defaults(session, copier_args)
+    owner_given = args.owner or any(a.startswith(("owner=", "--data=owner=")) for a in copier_args)
+    if not owner_given and {"-l", "--defaults"} & set(copier_args):
+        session.error("the owner has no default: pass --owner TEAM (the owning team's slug, e.g. team-pay)")
     given_ref = any(a in ("-r", "--vcs-ref") or a.startswith("--vcs-ref=") for a in copier_args)
     ref = [] if given_ref else [f"--vcs-ref={_template_commit(session)}"]
     install(session, "templates")
-    session.run("copier", "copy", "--trust", *ref, *data, *copier_args, ".", ".")
-    session.run("betcycle", "render", "--app", args.name)
+    # The template's task renders the new service (copier.yml `_tasks`), with this session's BetCycle.
+    _copier(session, "copy", "--trust", *ref, *data, *copier_args, ".", ".")
 
 
 @nox.session(name="update_services")
@@ -232,15 +282,34 @@ def update_services(session: nox.Session) -> None:
     if not names:
         session.skip("no service was stamped from the service template")
     commit = _template_commit(session)
-    install(session, "templates")
+    installed = False
+    updated: list[str] = []
     conflicted: list[str] = []
     for name in names:
         answers = f"apps/{name}/.copier-answers.yml"
-        source = re.search(r"^_src_path: (.*)$", (ROOT / answers).read_text(encoding="utf-8"), re.MULTILINE)
+        text = (ROOT / answers).read_text(encoding="utf-8")
+        source = re.search(r"^_src_path: (.*)$", text, re.MULTILINE)
         if not source or source[1].strip() != ".":
             session.error(f"{answers}: _src_path is not '.'; run copier update yourself (docs/templates.md)")
         if not _git(session, "ls-files", "--", answers):
             session.error(f"{answers} is not committed: commit the service first (updates start from HEAD)")
+        recorded = re.search(r"^_commit: (.*)$", text, re.MULTILINE)
+        last = recorded[1].strip().strip("'\"") if recorded else ""
+        if not last or not _git(session, "rev-parse", "--verify", "--quiet", f"{last}^{{commit}}", ok=(0, 1)):
+            session.error(
+                f"{answers}: _commit {last or '(missing)'} is not in this repository's history (a squash-merged "
+                "branch's commit?): set it to the commit on main the service was last stamped or updated from "
+                "(docs/templates.md#when-_commit-cannot-be-found)"
+            )
+        # Nothing to bring in: the template is the same at both commits and no answer changes. Copier would
+        # still rewrite `_commit`, for nothing.
+        template_changes = _git(session, "diff", "--name-only", last, commit, "--", *SERVICE_TEMPLATE)
+        if not copier_args and not template_changes:
+            session.log(f"{name}: up to date with the service template ({commit[:12]}), nothing to update")
+            continue
+        if not installed:
+            install(session, "templates")
+            installed = True
         # `copier update` refuses a dirty repository, and after the first service this one would be dirty. So
         # each service is updated in a throw-away worktree of HEAD, and the result is applied here as a patch:
         # uncommitted work elsewhere is left alone, and several services update in one run.
@@ -249,26 +318,36 @@ def update_services(session: nox.Session) -> None:
             _git(session, "worktree", "add", "--quiet", "--detach", str(worktree), "HEAD")
             try:
                 with session.chdir(worktree):
-                    session.run(
-                        "copier", "update", "--trust", "--defaults", f"--vcs-ref={commit}",
+                    _copier(
+                        session, "update", "--trust", "--defaults", f"--vcs-ref={commit}",
                         f"--answers-file={answers}", *copier_args, ".",
                     )  # fmt: skip
                 _git(session, "add", "--all", repo=worktree)
                 _git(session, "diff", "--cached", "--binary", f"--output={patch}", "HEAD", repo=worktree)
+                touched = _git(session, "diff", "--cached", "--name-only", "HEAD", repo=worktree).splitlines()
             finally:
                 _git(session, "worktree", "remove", "--force", str(worktree))
             if patch.stat().st_size:
                 _git(session, "apply", str(patch))
+        files = [f for f in touched if f != answers]
+        session.log(
+            f"{name}: updated to the service template at {commit[:12]}: "
+            + (f"{len(files)} file(s) changed besides {answers}" if files else f"only {answers} changed")
+        )
+        updated.append(name)
         marker = re.compile(rb"^<<<<<<< before updating", re.MULTILINE)
         for file in [*ROOT.glob(f"apps/{name}/**/*"), *ROOT.glob(f"environments/*/apps/{name}.yaml")]:
             if file.is_file() and marker.search(file.read_bytes()):
                 conflicted.append(str(file.relative_to(ROOT)))
+    if not updated:
+        session.log("Nothing to update: every service named is at the current service template")
+        return
     if conflicted:
         session.error(
             "resolve the conflicts (between '<<<<<<< before updating' and '>>>>>>> after updating') in "
-            f"{', '.join(conflicted)}, then: nox -s render -- {' '.join(f'--app {n}' for n in names)}"
+            f"{', '.join(conflicted)}, then: nox -s render -- {' '.join(f'--app {n}' for n in updated)}"
         )
-    session.run("betcycle", "render", *(f"--app={n}" for n in names))
+    session.run("betcycle", "render", *(f"--app={n}" for n in updated))
 
 
 @nox.session(name="new_environment")
@@ -280,6 +359,6 @@ def new_environment(session: nox.Session) -> None:
     if (ROOT / "environments" / name).exists():
         session.error(f"environments/{name}/ already exists; pick another name")
     install(session, "templates")
-    data = [f"--data=name={name}", *copier_args]
-    session.run("copier", "copy", "--trust", *data, "templates/environment", ".")
+    data = [f"--data=name={name}", *_no_terminal_defaults(session, copier_args)]
+    _copier(session, "copy", "--trust", *data, "templates/environment", ".")
     session.run("betcycle", "render", "--env", name)
