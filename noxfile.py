@@ -13,7 +13,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "test", "render_check", "validate"]
+nox.options.sessions = ["lint", "test", "app_tests", "render_check", "validate"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """pytest with a coverage report (fails under the threshold in pyproject.toml)."""
+    """The toolkit's tests (tests/) with a coverage report (fails under the threshold in pyproject.toml)."""
     install(session, "test")
     session.run(
         "pytest",
@@ -67,6 +67,45 @@ def test(session: nox.Session) -> None:
         "--cov-report=xml:build/coverage.xml",
         *session.posargs,
     )
+
+
+@nox.session(name="app_tests")
+def app_tests(session: nox.Session) -> None:
+    """Each app's own tests (apps/NAME/tests), one app at a time: `-- [NAME…] [pytest options]`."""
+    import re
+
+    # Leading names pick the apps; from the first option on, everything goes to pytest (`-- hello -x -k slow`).
+    first_option = next((i for i, a in enumerate(session.posargs) if a.startswith("-")), len(session.posargs))
+    names, pytest_args = session.posargs[:first_option], session.posargs[first_option:]
+    with_tests = sorted(p.parent.name for p in ROOT.glob("apps/*/tests") if p.is_dir())
+    if unknown := sorted(set(names) - set(with_tests)):
+        session.error(f"no apps/NAME/tests folder for: {', '.join(unknown)} (apps with tests: {with_tests})")
+    names = names or with_tests
+    if not names:
+        session.skip("no app has a tests/ folder")
+    # The apps need no betcycle, only the test runner: the pins of pytest and hypothesis in the test group.
+    tools = [
+        r
+        for r in nox.project.dependency_groups(PYPROJECT, "test")
+        if isinstance(r, str) and re.split(r"[\s=<>!~;\[]", r, maxsplit=1)[0] in ("pytest", "hypothesis")
+    ]
+    session.install(*tools)
+    failed: list[str] = []
+    for name in names:
+        app = ROOT / "apps" / name
+        # In isolation: the app's own src/ on the path and the app as pytest's rootdir, no toolkit conftest and
+        # no coverage threshold. Strictness (warnings are errors, strict markers) comes from the nearest
+        # pytest configuration: the app's own, or else the repository's pyproject.toml.
+        session.log(f"apps/{name}: tests")
+        try:
+            session.run(
+                "python", "-m", "pytest", f"--rootdir={app}", str(app / "tests"), *pytest_args,
+                env={"PYTHONPATH": str(app / "src")},
+            )  # fmt: skip
+        except nox.command.CommandFailed:
+            failed.append(name)
+    if failed:
+        session.error(f"tests failed for: {', '.join(failed)}")
 
 
 @nox.session

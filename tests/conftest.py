@@ -1,4 +1,4 @@
-"""Shared fixtures: build file trees in tmp_path, copy the example repository, run the CLI in-process."""
+"""Shared fixtures: build file trees in tmp_path, copy the fixture repository, run the CLI in-process."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ import pytest
 from hypothesis import settings
 
 # Property tests check behaviour, not speed: a loaded CI machine must not fail them on hypothesis' deadline.
-settings.register_profile("betcycle", deadline=None)
+# No example database: it would write .hypothesis/ into the working tree (tests write only under tmp_path).
+settings.register_profile("betcycle", deadline=None, database=None)
 settings.load_profile("betcycle")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CRDS = REPO.parent / "shared" / "crds"
-EXAMPLE_PARTS = ["betcycle.yaml", "apps", "charts", "environments", "policies"]
+# The repository the end-to-end tests run on (tests/fixtures/README.md). Never the live apps/, environments/,
+# charts/ or policies/: those hold the users' work in progress.
+FIXTURE_REPO = Path(__file__).resolve().parent / "fixtures" / "repo"
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -28,17 +31,23 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def _rendered_fixture_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fixtures/repo, rendered once per session; read-only: tests get copies (`example`)."""
+    from betcycle import render
+    from betcycle.repo import load_repo
+
+    root = tmp_path_factory.mktemp("fixture") / "repo"
+    shutil.copytree(FIXTURE_REPO, root)
+    render.write(root, render.render(load_repo(root)))
+    return root
+
+
 @pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """A copy of the example repository (inputs and committed manifests) in tmp_path."""
+def example(_rendered_fixture_repo: Path, tmp_path: Path) -> Path:
+    """The fixture repository with its manifests rendered (a consistent repo), in tmp_path/repo."""
     dest = tmp_path / "repo"
-    dest.mkdir()
-    for part in EXAMPLE_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "tests", "src"))
-        elif src.exists():
-            shutil.copy2(src, dest / part)
+    shutil.copytree(_rendered_fixture_repo, dest)
     return dest
 
 

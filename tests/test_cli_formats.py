@@ -120,7 +120,7 @@ def test_internal_errors_are_reported_without_traceback(example: Path, cli, monk
 
 def test_policy_list_and_test(example: Path, cli) -> None:
     code, out, _ = cli("--root", example, "policy", "list")
-    assert code == 0 and "BC001" in out
+    assert code == 0 and "FX001" in out and out.rstrip().endswith("2 policies")
     code, out, _ = cli("--root", example, "policy", "test")
     assert code == 0, out
 
@@ -131,7 +131,7 @@ def test_latest_tag_is_a_policy_finding_on_the_values_line(example: Path, cli) -
     assert cli("--root", example, "render")[0] == 0
     code, out, _ = cli("--root", example, "validate", "--format", "json")
     assert code == 1
-    hits = [f for f in json.loads(out)["findings"] if f["rule"] == "policy/BC001"]
+    hits = [f for f in json.loads(out)["findings"] if f["rule"] == "policy/FX001"]
     assert hits and hits[0]["source"] == "environments/prod/apps/hello.yaml"
     assert hits[0]["line"] == 3
 

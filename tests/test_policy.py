@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,15 @@ from tests.conftest import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2025, 6, 1)
+
+
+def shipped_catalogue(tmp_path: Path) -> Path:
+    """A root holding a copy of the shipped policies/*.yaml without waivers.yaml (the team's own data)."""
+    (tmp_path / "policies").mkdir()
+    for f in sorted((REPO / "policies").glob("*.yaml")):
+        if f.name != "waivers.yaml":
+            shutil.copy2(f, tmp_path / "policies" / f.name)
+    return tmp_path
 
 
 def policy_text(
@@ -115,19 +126,18 @@ IMAGE_SCHEMA = (
 # --- the shipped catalogue -----------------------------------------------------------------------------
 
 
-def test_shipped_policies_pass_their_own_examples() -> None:
+def test_shipped_policies_pass_their_own_examples(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert run_test(REPO, out) == 0, out.getvalue()
+    assert run_test(shipped_catalogue(tmp_path), out) == 0, out.getvalue()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "ok BC001 image-pinned (2 pass, 3 fail)"
+    assert re.fullmatch(r"ok BC001 image-pinned \(\d+ pass, \d+ fail\)", lines[0]), lines[0]
     assert all(line.startswith("ok ") for line in lines[:-1])
     assert lines[-1].endswith(" 0 failed")
 
 
-def test_shipped_catalogue_covers_the_required_rules() -> None:
-    ps = load_policies(REPO)
+def test_shipped_catalogue_covers_the_required_rules(tmp_path: Path) -> None:
+    ps = load_policies(shipped_catalogue(tmp_path))
     assert len(ps) >= 14
-    assert ps.waivers == []
     for p in ps.policies:
         assert p.pass_examples and p.fail_examples, p.id
         assert p.source == f"policies/{p.id}.yaml"
@@ -143,20 +153,25 @@ def test_shipped_catalogue_covers_the_required_rules() -> None:
     assert pdb_policy.requires and pdb_policy.environments == {"prod"}
 
 
-def test_committed_example_manifests_pass_every_policy() -> None:
-    manifests = pytest.importorskip("betcycle.manifests")
+# The shipped example passing every shipped policy: test_render.test_shipped_example_renders_and_validates.
+
+
+def test_fixture_manifests_pass_the_fixture_policies(example: Path) -> None:
+    from betcycle import manifests
+
     resources: list[Resource] = []
-    for env_dir in sorted((REPO / "environments").glob("*/manifests")):
-        env = env_dir.parent.name
-        resources += manifests.load_env_manifests(REPO, env, f"environments/{env}/manifests")
-    if not resources:
-        pytest.skip("no rendered manifests committed")
-    findings = load_policies(REPO).evaluate(resources, today=TODAY)
-    assert [f for f in findings if f.severity != "info"] == []
+    for env in ("dev", "staging", "prod"):
+        resources += manifests.load_env_manifests(example, env, f"environments/{env}/manifests")
+    assert {r.kind for r in resources} >= {"Deployment", "PodDisruptionBudget"}
+    ps = load_policies(example)
+    assert [p.id for p in ps.policies] == ["FX001", "FX002"]
+    assert ps.evaluate(resources, today=TODAY) == []
+    without_prod_pdb = [r for r in resources if (r.kind, r.env) != ("PodDisruptionBudget", "prod")]
+    assert [f.rule for f in ps.evaluate(without_prod_pdb, today=TODAY)] == ["policy/FX002"]
 
 
-def test_rules_meta_is_keyed_by_rule_id() -> None:
-    meta = load_policies(REPO).rules_meta()
+def test_rules_meta_is_keyed_by_rule_id(tmp_path: Path) -> None:
+    meta = load_policies(shipped_catalogue(tmp_path)).rules_meta()
     assert meta["policy/BC001"]["severity"] == "error"
     assert meta["policy/BC001"]["title"].startswith("Images are pinned")
     assert meta["policy/BC001"]["rationale"]

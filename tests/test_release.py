@@ -33,7 +33,6 @@ def test_promote_copies_the_tag_keeping_comments_and_layout(repo_git: Path, cli)
     assert changed_paths == [
         PROD,
         "environments/prod/manifests/hello/deployment-hello.yaml",
-        "environments/prod/manifests/hello/networkpolicy-hello.yaml",
         "environments/prod/manifests/hello/poddisruptionbudget-hello.yaml",
         "environments/prod/manifests/hello/service-hello.yaml",
         "environments/prod/manifests/hello/serviceaccount-hello.yaml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from betcycle import yamlemit, yamlio
-from tests.conftest import REPO
 from tests.test_yamlio import YAML11_SCALARS
 
 TRICKY = [
@@ -77,8 +77,8 @@ def test_each_tricky_string(value: str) -> None:
     assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)
 
 
-def test_every_rendered_manifest_takes_the_fast_path_and_matches() -> None:
-    files = sorted(REPO.glob("environments/*/manifests/**/*.yaml"))
+def test_every_rendered_manifest_takes_the_fast_path_and_matches(example: Path) -> None:
+    files = sorted(example.glob("environments/*/manifests/**/*.yaml"))
     assert files
     for f in files:
         doc = yaml.load(f.read_text(), Loader=yamlio.FastLoader)

@@ -151,10 +151,8 @@ def test_fast_path_agrees_with_pyyaml_on_anything_we_dump(doc: dict[str, object]
     assert slow == fast
 
 
-def test_fast_path_agrees_on_every_rendered_manifest() -> None:
-    from tests.conftest import REPO
-
-    files = sorted(REPO.glob("environments/*/manifests/**/*.yaml"))
+def test_fast_path_agrees_on_every_rendered_manifest(example: Path) -> None:
+    files = sorted(example.glob("environments/*/manifests/**/*.yaml"))
     assert files
     for f in files:
         slow, fast = _both(f.read_text())
