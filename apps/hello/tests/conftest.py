@@ -16,14 +16,15 @@ for path in (HERE.parent / "src", HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from hello.server import HelloServer  # noqa: E402
+from hello.logs import LOGGER_NAME  # noqa: E402
+from hello.server import Server  # noqa: E402
 from hello_testing import running  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _restore_hello_logging() -> Iterator[None]:
-    """main() and configure_logging() reconfigure the `hello` logger; undo that after each test."""
-    logger = logging.getLogger("hello")
+def _restore_service_logging() -> Iterator[None]:
+    """main() and configure_logging() reconfigure the service's logger; undo that after each test."""
+    logger = logging.getLogger(LOGGER_NAME)
     saved = (list(logger.handlers), logger.level, logger.propagate)
     yield
     logger.handlers[:] = saved[0]
@@ -32,7 +33,7 @@ def _restore_hello_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def server() -> Iterator[HelloServer]:
+def server() -> Iterator[Server]:
     """A ready server on 127.0.0.1 and a free port, stopped after the test."""
     with running() as (srv, _stop, _thread):
         yield srv

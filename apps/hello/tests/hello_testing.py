@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from hello.config import Config
-from hello.server import HelloServer, make_server, serve
+from hello.server import Server, make_server, serve
 
 TEST_CONFIG = Config(host="127.0.0.1", port=0)
 
@@ -35,7 +35,7 @@ class Reply:
     body: bytes
 
 
-def request(target: HelloServer | int, path: str, method: str = "GET", body: bytes | None = None) -> Reply:
+def request(target: Server | int, path: str, method: str = "GET", body: bytes | None = None) -> Reply:
     """One request to a server (or a port) on 127.0.0.1 over a fresh connection, closed before returning."""
     port = target if isinstance(target, int) else target.port
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -50,7 +50,7 @@ def request(target: HelloServer | int, path: str, method: str = "GET", body: byt
 @contextmanager
 def running(
     config: Config = TEST_CONFIG, drain_seconds: float = 0.0
-) -> Iterator[tuple[HelloServer, threading.Event, threading.Thread]]:
+) -> Iterator[tuple[Server, threading.Event, threading.Thread]]:
     """A server going through `serve` on a thread; stopped, closed and joined on exit."""
     server = make_server(config)
     stop = threading.Event()

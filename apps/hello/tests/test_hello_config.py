@@ -5,15 +5,24 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hello.config import Config, ConfigError, load_config, log_level_from
+from hello.config import (
+    DEFAULT_PORT,
+    SERVICE_NAME,
+    Config,
+    ConfigError,
+    load_config,
+    log_level_from,
+)
 
 
 def test_defaults_when_unset_or_empty() -> None:
     assert load_config({}) == Config()
     assert load_config({"PORT": "", "HOST": " ", "LOG_LEVEL": ""}) == Config()
     assert Config() == Config(
-        host="0.0.0.0", port=8080, service_name="hello", service_version="dev", greeting_name="World"
+        host="0.0.0.0", port=DEFAULT_PORT, service_name=SERVICE_NAME, service_version="dev"
     )
+    assert (SERVICE_NAME, DEFAULT_PORT) == ("hello", 8080)
+    assert load_config({"GREETING_NAME": " "}).greeting_name == "World"
 
 
 def test_every_variable_is_read() -> None:
@@ -21,14 +30,14 @@ def test_every_variable_is_read() -> None:
         {
             "HOST": "127.0.0.1",
             "PORT": "9000",
-            "SERVICE_NAME": "greeter",
+            "SERVICE_NAME": "renamed",
             "SERVICE_VERSION": "1.2.3",
-            "GREETING_NAME": "BetCycle",
             "LOG_LEVEL": "debug",
             "SHUTDOWN_DRAIN_SECONDS": "2.5",
+            "GREETING_NAME": "BetCycle",
         }
     )
-    assert config == Config("127.0.0.1", 9000, "greeter", "1.2.3", "BetCycle", "DEBUG", 2.5)
+    assert config == Config("127.0.0.1", 9000, "renamed", "1.2.3", "DEBUG", 2.5, "BetCycle")
 
 
 @pytest.mark.parametrize("port", ["0", "1", "65535"])

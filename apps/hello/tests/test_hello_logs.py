@@ -7,21 +7,27 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from hello.logs import JsonFormatter, configure_logging, get_logger
+from hello.config import SERVICE_NAME
+from hello.logs import (
+    LOGGER_NAME,
+    JsonFormatter,
+    configure_logging,
+    get_logger,
+)
 
 
 def test_record_shape() -> None:
-    record = logging.LogRecord("hello.access", logging.INFO, __file__, 1, "GET %s", ("/",), None)
+    record = logging.LogRecord(f"{LOGGER_NAME}.access", logging.INFO, __file__, 1, "GET %s", ("/",), None)
     record.created = 0.25
     record.status = 200
-    line = JsonFormatter({"service": "hello"}).format(record)
+    line = JsonFormatter({"service": SERVICE_NAME}).format(record)
     assert "\n" not in line
     assert json.loads(line) == {
         "timestamp": "1970-01-01T00:00:00.250Z",
         "level": "info",
-        "logger": "hello.access",
+        "logger": f"{LOGGER_NAME}.access",
         "message": "GET /",
-        "service": "hello",
+        "service": SERVICE_NAME,
         "status": 200,
     }
 

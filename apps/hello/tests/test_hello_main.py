@@ -13,10 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from hello.config import SERVICE_NAME
 from hello.main import ShutdownSignals, main
 from hello_testing import request
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = "hello"  # what `python -m` runs
 
 
 def test_invalid_port_is_one_json_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +59,7 @@ def test_shutdown_signals_are_recorded_then_restored() -> None:
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     # -X dev -W error: ResourceWarnings and other warnings in the real process fail the test (via stderr).
     return subprocess.Popen(
-        [sys.executable, "-X", "dev", "-W", "error", "-m", "hello"],
+        [sys.executable, "-X", "dev", "-W", "error", "-m", PACKAGE],
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(SRC), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,7 +68,7 @@ def _start(env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
-def test_python_m_hello_stops_cleanly_on_signal(signum: signal.Signals) -> None:
+def test_python_m_stops_cleanly_on_signal(signum: signal.Signals) -> None:
     env = {"HOST": "127.0.0.1", "PORT": "0", "SERVICE_VERSION": "9.9.9"}
     with _start(env) as proc:
         stdout, stderr_pipe = proc.stdout, proc.stderr
@@ -96,11 +98,11 @@ def test_python_m_hello_stops_cleanly_on_signal(signum: signal.Signals) -> None:
     messages = [e["message"] for e in entries]
     assert f"received {signum.name}, shutting down" in messages
     assert messages[-1] == "stopped"
-    assert all(e["service"] == "hello" and e["version"] == "9.9.9" for e in entries)
+    assert all(e["service"] == SERVICE_NAME and e["version"] == "9.9.9" for e in entries)
     assert stderr == ""
 
 
-def test_python_m_hello_invalid_port_exits_2_without_traceback() -> None:
+def test_python_m_invalid_port_exits_2_without_traceback() -> None:
     with _start({"PORT": "not-a-port"}) as proc:
         out, err = proc.communicate(timeout=5)
     assert proc.returncode == 2

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import threading
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 from hello.metrics import Counter, Gauge, Histogram, Registry, format_value
 from hello_testing import parse_exposition
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_render_exact_text() -> None:
@@ -84,8 +84,8 @@ def test_updates_from_many_threads_are_not_lost() -> None:
     assert gauge.value() == 0
 
 
-@settings(max_examples=50, database=None)  # database=None: write nothing into the working tree
-@given(st.lists(st.text(max_size=20), min_size=1, max_size=5, unique=True))
+@hypothesis.settings(max_examples=50, database=None)  # database=None: write nothing into the working tree
+@hypothesis.given(st.lists(st.text(max_size=20), min_size=1, max_size=5, unique=True))
 def test_any_label_value_round_trips(values: list[str]) -> None:
     counter = Counter("c_total", "C.", ("v",))
     for value in values:

@@ -11,39 +11,47 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from hello.logs import configure_logging
+from hello.config import SERVICE_NAME
+from hello.logs import LOGGER_NAME, configure_logging
 from hello.metrics import CONTENT_TYPE
-from hello.server import HelloHandler, HelloServer, make_server
-from hello_testing import TEST_CONFIG, parse_exposition, request, running, wait_for
+from hello.server import BUILD_INFO, Handler, Server, make_server
+from hello_testing import (
+    TEST_CONFIG,
+    parse_exposition,
+    request,
+    running,
+    wait_for,
+)
 
 
-def test_greeting(server: HelloServer) -> None:
+def test_root(server: Server) -> None:
     reply = request(server, "/?utm=x")
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "application/json"
-    assert reply.headers["Server"] == "hello"
-    assert json.loads(reply.body) == {"message": "Hello, World!", "service": "hello", "version": "dev"}
+    assert reply.headers["Server"] == SERVICE_NAME
+    body = json.loads(reply.body)
+    assert body == {"message": "Hello, World!", "service": SERVICE_NAME, "version": "dev"}
 
 
-def test_greeting_from_config() -> None:
+def test_root_reports_name_and_version_from_config() -> None:
     config = dataclasses.replace(
-        TEST_CONFIG, service_name="greeter", service_version="1.2.3", greeting_name="Bet"
+        TEST_CONFIG, service_name="renamed", service_version="1.2.3", greeting_name="BetCycle"
     )
     with running(config) as (server, _, _):
         body = json.loads(request(server, "/").body)
         metrics = parse_exposition(request(server, "/metrics").body.decode())
-    assert body == {"message": "Hello, Bet!", "service": "greeter", "version": "1.2.3"}
-    assert metrics["hello_build_info"].value(service="greeter", version="1.2.3") == 1
+    assert body == {"message": "Hello, BetCycle!", "service": "renamed", "version": "1.2.3"}
+    assert metrics[BUILD_INFO].value(service="renamed", version="1.2.3") == 1
 
 
-def test_head_has_headers_but_no_body(server: HelloServer) -> None:
+def test_head_has_headers_but_no_body(server: Server) -> None:
     get, head = request(server, "/"), request(server, "/", method="HEAD")
     assert head.status == 200
     assert head.body == b""
     assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.body))
 
 
-def test_probes(server: HelloServer) -> None:
+def test_probes(server: Server) -> None:
     for path, body in [("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})]:
         reply = request(server, path)
         assert (reply.status, json.loads(reply.body)) == (200, body)
@@ -51,14 +59,14 @@ def test_probes(server: HelloServer) -> None:
 
 
 @pytest.mark.parametrize("path", ["/nope", "/healthz/", "/metrics.json", "/" + "x" * 5000])
-def test_unknown_path_is_404_json(server: HelloServer, path: str) -> None:
+def test_unknown_path_is_404_json(server: Server, path: str) -> None:
     reply = request(server, path)
     assert reply.status == 404
     assert json.loads(reply.body) == {"error": "Not Found", "status": 404}
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
-def test_other_methods_are_405_with_allow(server: HelloServer, method: str) -> None:
+def test_other_methods_are_405_with_allow(server: Server, method: str) -> None:
     # The body is read and dropped before the answer (up to 64 KiB), so the client gets the 405, not a reset.
     reply = request(server, "/", method=method, body=b"x" * 60_000 if method == "POST" else None)
     assert reply.status == 405
@@ -66,7 +74,7 @@ def test_other_methods_are_405_with_allow(server: HelloServer, method: str) -> N
     assert json.loads(reply.body) == {"error": "Method Not Allowed", "status": 405}
 
 
-def test_metrics_endpoint(server: HelloServer) -> None:
+def test_metrics_endpoint(server: Server) -> None:
     request(server, "/")
     request(server, "/")
     request(server, "/does-not-exist")
@@ -85,7 +93,7 @@ def test_metrics_endpoint(server: HelloServer) -> None:
         "http_request_duration_seconds": "histogram",
         "http_requests_in_flight": "gauge",
         "process_start_time_seconds": "gauge",
-        "hello_build_info": "gauge",
+        BUILD_INFO: "gauge",
     }
     assert all(fam.help for fam in families.values())
     requests = families["http_requests_total"]
@@ -97,7 +105,7 @@ def test_metrics_endpoint(server: HelloServer) -> None:
     assert duration.value("http_request_duration_seconds_count", method="GET", path="/") == 2
     assert duration.value("http_request_duration_seconds_bucket", method="GET", path="/", le="+Inf") == 2
     assert families["http_requests_in_flight"].value() == 1  # this very scrape
-    assert families["hello_build_info"].value(service="hello", version="dev") == 1
+    assert families[BUILD_INFO].value(service=SERVICE_NAME, version="dev") == 1
     start = families["process_start_time_seconds"].value()
     assert 1.7e9 < start <= datetime.now(UTC).timestamp()
 
@@ -124,13 +132,13 @@ def test_concurrent_requests_are_all_counted() -> None:
 
 def test_access_log_lines() -> None:
     stream = io.StringIO()
-    configure_logging("DEBUG", stream=stream, static_fields={"service": "hello"})
+    configure_logging("DEBUG", stream=stream, static_fields={"service": SERVICE_NAME})
     with running() as (server, _, _):
         request(server, "/?token=secret")
         request(server, "/healthz")
     lines = stream.getvalue().splitlines()
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
-    access = [e for e in entries if e["logger"] == "hello.access"]
+    access = [e for e in entries if e["logger"] == f"{LOGGER_NAME}.access"]
     assert [(e["level"], e["path"]) for e in access] == [("info", "/"), ("debug", "/healthz")]
     greeting = access[0]
     assert set(greeting) == {"timestamp", "level", "logger", "message", "service"} | {
@@ -141,7 +149,7 @@ def test_access_log_lines() -> None:
     assert (greeting["method"], greeting["status"], greeting["client"]) == ("GET", 200, "127.0.0.1")
     assert isinstance(greeting["duration_ms"], float) and greeting["duration_ms"] >= 0
     assert "secret" not in stream.getvalue()
-    assert [e["message"] for e in entries if e["logger"] == "hello.server"][-1] == "stopped"
+    assert [e["message"] for e in entries if e["logger"] == f"{LOGGER_NAME}.server"][-1] == "stopped"
 
 
 def test_malformed_request_is_logged_as_json_not_stderr(capfd: pytest.CaptureFixture[str]) -> None:
@@ -162,10 +170,10 @@ def test_malformed_request_is_logged_as_json_not_stderr(capfd: pytest.CaptureFix
 
 
 def test_a_failing_route_is_a_500_and_a_logged_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: HelloHandler, path: str) -> None:
+    def broken(self: Handler, path: str) -> None:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(HelloHandler, "_route", broken)
+    monkeypatch.setattr(Handler, "_route", broken)
     stream = io.StringIO()
     configure_logging(stream=stream)
     with running() as (server, _, _):

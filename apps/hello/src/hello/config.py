@@ -7,6 +7,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# The app's name: apps/<name>/, its Kubernetes objects and image. The chart passes it as SERVICE_NAME too.
+SERVICE_NAME = "hello"
+DEFAULT_PORT = 8080
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -23,12 +26,12 @@ class Config:
     """Everything the service reads from its environment; the defaults are the documented ones."""
 
     host: str = "0.0.0.0"
-    port: int = 8080
-    service_name: str = "hello"
+    port: int = DEFAULT_PORT
+    service_name: str = SERVICE_NAME
     service_version: str = "dev"
-    greeting_name: str = "World"
     log_level: str = "INFO"
     shutdown_drain_seconds: float = 0.0
+    greeting_name: str = "World"  # hello's own setting (GREETING_NAME): who `GET /` greets
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -81,7 +84,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         port=port,
         service_name=_get(environ, "SERVICE_NAME") or defaults.service_name,
         service_version=_get(environ, "SERVICE_VERSION") or defaults.service_version,
-        greeting_name=_get(environ, "GREETING_NAME") or defaults.greeting_name,
         log_level=log_level,
         shutdown_drain_seconds=drain,
+        greeting_name=_get(environ, "GREETING_NAME") or defaults.greeting_name,
     )

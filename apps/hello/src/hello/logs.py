@@ -57,11 +57,11 @@ def configure_logging(
     """
     logger = get_logger()
     for old in list(logger.handlers):
-        if getattr(old, "_hello_json", False):
+        if getattr(old, "_service_json", False):
             logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     handler.setFormatter(JsonFormatter(static_fields))
-    handler._hello_json = True  # type: ignore[attr-defined]
+    handler._service_json = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

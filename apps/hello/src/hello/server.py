@@ -21,10 +21,16 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hello.config import Config
-from hello.logs import get_logger
+from hello.config import SERVICE_NAME, Config
+from hello.logs import LOGGER_NAME, get_logger
 from hello.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from hello.metrics import PROCESS_START_TIME, Counter, Gauge, Histogram, Registry
+from hello.metrics import (
+    PROCESS_START_TIME,
+    Counter,
+    Gauge,
+    Histogram,
+    Registry,
+)
 
 ROUTES = ("/", "/healthz", "/readyz", "/metrics")
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -43,6 +49,9 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 MAX_DISCARDED_BODY = 64 * 1024
 
 STARTING, READY, DRAINING = "starting", "ready", "draining"
+
+# The one gauge named after the service (Prometheus names take "_" where the service name has "-").
+BUILD_INFO = "hello_build_info"
 
 access_log = get_logger("access")
 log = get_logger("server")
@@ -101,7 +110,7 @@ class ServiceMetrics:
             )
         )
         build_info = self.registry.register(
-            Gauge("hello_build_info", "Always 1; the labels name the running build.", ("service", "version"))
+            Gauge(BUILD_INFO, "Always 1; the labels name the running build.", ("service", "version"))
         )
         build_info.set(1, service=config.service_name, version=config.service_version)
 
@@ -122,11 +131,11 @@ def error_response(status: HTTPStatus, **headers: str) -> Response:
     return json_response(status, {"error": status.phrase, "status": int(status)}, **headers)
 
 
-class HelloHandler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     """Answers every request through `_dispatch`; HTTP/1.0, so one request per connection."""
 
-    server: HelloServer
-    server_version = "hello"  # no Python version in the Server header
+    server: Server
+    server_version = SERVICE_NAME  # no Python version in the Server header
     timeout = REQUEST_TIMEOUT_SECONDS
 
     def version_string(self) -> str:
@@ -194,7 +203,7 @@ class HelloHandler(BaseHTTPRequestHandler):
             return json_response(
                 HTTPStatus.OK,
                 {
-                    "message": f"Hello, {config.greeting_name}!",
+                    "message": f"Hello, {config.greeting_name}!",  # hello's own greeting
                     "service": config.service_name,
                     "version": config.service_version,
                 },
@@ -245,7 +254,7 @@ class HelloHandler(BaseHTTPRequestHandler):
         log.warning(format, *args, extra={"client": self.client_address[0]})
 
 
-class HelloServer(ThreadingHTTPServer):
+class Server(ThreadingHTTPServer):
     """A ThreadingHTTPServer carrying the service's config, readiness and metrics."""
 
     request_queue_size = 128  # the default of 5 drops connections in a burst
@@ -258,7 +267,7 @@ class HelloServer(ThreadingHTTPServer):
         self.readiness = Readiness()
         self.metrics = ServiceMetrics(config)
         self.address_family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-        super().__init__((config.host, config.port), HelloHandler)
+        super().__init__((config.host, config.port), Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind also calls socket.getfqdn(host), a reverse DNS lookup that can stall start-up
@@ -287,17 +296,17 @@ class HelloServer(ThreadingHTTPServer):
             log.error("unhandled error serving %s", client_address[0], exc_info=True)
 
 
-def make_server(config: Config | None = None) -> HelloServer:
+def make_server(config: Config | None = None) -> Server:
     """Bind a server for `config` (default: Config()); use `Config(host="127.0.0.1", port=0)` in tests.
 
     It is not serving yet: call `serve`, or `serve_forever` on a thread and `readiness.set_ready()` yourself.
     Raises OSError when the address cannot be bound.
     """
-    return HelloServer(config or Config())
+    return Server(config or Config())
 
 
 def serve(
-    server: HelloServer,
+    server: Server,
     until: Callable[[], object],
     *,
     drain_seconds: float = 0.0,
@@ -311,7 +320,7 @@ def serve(
     the stop (the stdlib default of 0.5 s would add that much to every shutdown).
     """
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name="hello-http"
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name=f"{LOGGER_NAME}-http"
     )
     thread.start()
     try:
