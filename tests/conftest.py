@@ -16,7 +16,8 @@ settings.register_profile("betcycle", deadline=None, database=None)
 settings.load_profile("betcycle")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CRDS = REPO.parent / "shared" / "crds"
+# The repository's vendored CRD schemas (schemas/crds/, generated from crds.lock.yaml): data, not user work.
+VENDORED_SCHEMAS = REPO / "schemas"
 # The repository the end-to-end tests run on (tests/fixtures/README.md). Never the live apps/, environments/,
 # charts/ or policies/: those hold the users' work in progress.
 FIXTURE_REPO = Path(__file__).resolve().parent / "fixtures" / "repo"
@@ -53,13 +54,11 @@ def example(_rendered_fixture_repo: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def crd_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A schema cache with the upstream CRDs from ../shared/crds imported (skips when absent)."""
-    if not SHARED_CRDS.is_dir():
-        pytest.skip("../shared/crds is not available")
-    from betcycle.crd import import_crds
-
+    """A schema folder (for `validate --schema-cache`) holding a copy of the repository's vendored CRD
+    schemas, so a test repository without schemas/ validates strictly too, and no test can change the real
+    ones."""
     cache = tmp_path_factory.mktemp("schema-cache")
-    import_crds([str(SHARED_CRDS)], cache, None)  # type: ignore[arg-type]
+    shutil.copytree(VENDORED_SCHEMAS / "crds", cache / "crds")
     return cache
 
 

@@ -1,16 +1,12 @@
-"""CRD → JSON schema conversion, the schema cache, and `schemas import` / `schemas fetch`."""
+"""CRD → JSON schema conversion, the schema folders (cache and vendored) and importing into a cache.
+
+The lock file, the vendored folder, fetch and check are test_crd_vendor.py's."""
 
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
-import http.server
 import io
 import json
-import threading
-import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +14,9 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from betcycle import crd, crd_fetch
-from betcycle.commands import schemas as schemas_cmd
+from betcycle import crd
 from betcycle.errors import UserError, UserErrors
-
-SHARED_CRDS = Path(__file__).resolve().parents[2] / "shared" / "crds"
-LOCK_FILE = Path(__file__).resolve().parents[1] / "crds.lock.yaml"
-
-needs_shared = pytest.mark.skipif(not SHARED_CRDS.is_dir(), reason="shared upstream CRDs not available")
+from tests.conftest import VENDORED_SCHEMAS
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
@@ -436,28 +427,16 @@ BROKEN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not SHARED_CRDS.is_dir():
-        pytest.skip("shared upstream CRDs not available")
-    cache = tmp_path_factory.mktemp("cache")
-    files = sorted(str(p) for p in SHARED_CRDS.iterdir() if p.name != "README.md")
-    crd.import_crds(files, cache, io.StringIO())
-    return cache
-
-
-def _schema_for(cache: Path, doc: dict[str, Any]) -> dict[str, Any]:
+def _schema_for(doc: dict[str, Any]) -> dict[str, Any]:
     group, version = doc["apiVersion"].split("/")
-    schema = crd.CrdSchemaStore(cache).get(group, version, doc["kind"])
+    schema = crd.CrdSchemaStore(VENDORED_SCHEMAS).get(group, version, doc["kind"])
     assert schema is not None
     return schema
 
 
-@needs_shared
-def test_import_every_shared_crd(tmp_path: Path) -> None:
-    files = sorted(str(p) for p in SHARED_CRDS.iterdir() if p.name != "README.md")
-    imported = crd.import_crds(files, tmp_path, io.StringIO())
-    assert sorted(s.gvk for s in imported) == [
+def test_vendored_schemas_cover_the_pinned_kinds_and_compile() -> None:
+    store = crd.CrdSchemaStore(VENDORED_SCHEMAS)
+    assert store.known() == [
         ("argoproj.io", "v1alpha1", "AppProject"),
         ("argoproj.io", "v1alpha1", "Application"),
         ("argoproj.io", "v1alpha1", "ApplicationSet"),
@@ -467,29 +446,23 @@ def test_import_every_shared_crd(tmp_path: Path) -> None:
         ("monitoring.coreos.com", "v1", "PrometheusRule"),
         ("monitoring.coreos.com", "v1", "ServiceMonitor"),
     ]
-    assert (tmp_path / "crds" / "argoproj.io" / "application_v1alpha1.json").is_file()
-    assert crd.CrdSchemaStore(tmp_path).known() == sorted(s.gvk for s in imported)
-    for s in imported:  # every schema compiles (patterns, formats, draft 2020-12 keywords)
-        jsonschema_rs.validator_for(s.schema)
+    for gvk in store.known():  # every schema compiles (patterns, formats, draft 2020-12 keywords)
+        jsonschema_rs.validator_for(store.get(*gvk))
 
 
-@needs_shared
 @pytest.mark.parametrize("kind", sorted(VALID))
-def test_realistic_custom_resources_pass(shared_cache: Path, kind: str) -> None:
+def test_realistic_custom_resources_pass(kind: str) -> None:
     doc = yaml.safe_load(VALID[kind])
-    validator = jsonschema_rs.validator_for(_schema_for(shared_cache, doc))
+    validator = jsonschema_rs.validator_for(_schema_for(doc))
     assert [e.message for e in validator.iter_errors(doc)] == []
 
 
-@needs_shared
 @pytest.mark.parametrize(
     ("kind", "path", "value"), BROKEN, ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else None
 )
-def test_broken_custom_resources_fail(
-    shared_cache: Path, kind: str, path: tuple[Any, ...], value: Any
-) -> None:
+def test_broken_custom_resources_fail(kind: str, path: tuple[Any, ...], value: Any) -> None:
     doc = yaml.safe_load(VALID[kind])
-    schema = _schema_for(shared_cache, doc)
+    schema = _schema_for(doc)
     target = doc
     for step in path[:-1]:
         target = target[step]
@@ -497,11 +470,11 @@ def test_broken_custom_resources_fail(
     assert not jsonschema_rs.validator_for(schema).is_valid(doc)
 
 
-@needs_shared
-def test_unserved_version_has_no_schema(shared_cache: Path) -> None:
-    store = crd.CrdSchemaStore(shared_cache)
+def test_unserved_version_has_no_schema() -> None:
+    store = crd.CrdSchemaStore(VENDORED_SCHEMAS)
     assert store.get("external-secrets.io", "v1beta1", "ExternalSecret") is None
     assert store.get("external-secrets.io", "v1", "ExternalSecret") is not None
+    assert store.other_versions("ExternalSecret") == ["external-secrets.io/v1"]
 
 
 # -------------------------------------------------------------------------------------------- import paths
@@ -603,11 +576,11 @@ def test_store_loads_each_file_once_and_reports_corruption(tmp_path: Path) -> No
     with pytest.raises(UserError) as info:
         crd.CrdSchemaStore(tmp_path).get("example.com", "v1", "Widget")
     assert info.value.path == str(path)
-    assert info.value.message.startswith("corrupt schema cache file: invalid JSON")
+    assert info.value.message.startswith("corrupt schema file: invalid JSON")
     assert info.value.hint == "re-run betcycle schemas import"
 
     path.write_text('["a list"]')
-    with pytest.raises(UserError, match="corrupt schema cache file"):
+    with pytest.raises(UserError, match="corrupt schema file"):
         crd.CrdSchemaStore(tmp_path).known()
 
 
@@ -624,185 +597,42 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert crd.default_cache_dir() == tmp_path / "home" / ".cache" / "betcycle" / "schemas"
 
 
-# --------------------------------------------------------------------------------------------------- fetch
-
-
-class FakeResponse(io.BytesIO):
-    pass
-
-
-def fake_opener(content: dict[str, bytes], calls: list[tuple[str, float]] | None = None) -> Any:
-    def opener(url: str, timeout: float) -> FakeResponse:
-        if calls is not None:
-            calls.append((url, timeout))
-        if url not in content:
-            raise urllib.error.URLError("Name or service not known")
-        return FakeResponse(content[url])
-
-    return opener
-
-
-def write_lock(path: Path, entries: list[tuple[str, str, bytes | str]]) -> Path:
-    lines = ["crds:"]
-    for name, url, body in entries:
-        sha = body if isinstance(body, str) else hashlib.sha256(body).hexdigest()
-        lines += [f"  - name: {name}", f"    url: {url}", f"    sha256: {sha}"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-URL_W = "https://example.com/crds/widget.yaml"
-URL_G = "https://example.com/crds/gadget.yaml"
-
-
-def test_fetch_verifies_and_imports(tmp_path: Path) -> None:
-    bodies = {URL_W: WIDGET_YAML.encode(), URL_G: GADGET_YAML.encode()}
-    lock = write_lock(
-        tmp_path / "lock.yaml", [("widget", URL_W, bodies[URL_W]), ("gadget", URL_G, bodies[URL_G])]
+def test_store_looks_up_folders_in_order(tmp_path: Path) -> None:
+    strict_widget = yaml.safe_dump(make_crd({"a": {"type": "string"}}))
+    lax_widget = yaml.safe_dump(
+        make_crd({"a": {"type": "string"}}, root_extra={"x-kubernetes-preserve-unknown-fields": True})
     )
-    calls: list[tuple[str, float]] = []
-    imported = crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener(bodies, calls))
-    assert calls == [(URL_W, 30.0), (URL_G, 30.0)]
-    assert [s.kind for s in imported] == ["Widget", "Gadget"]
-    assert crd.CrdSchemaStore(tmp_path / "cache").known() == [
-        ("example.com", "v1", "Gadget"),
-        ("example.com", "v1", "Widget"),
+    crd.import_crds(["-"], tmp_path / "first", io.StringIO(strict_widget))
+    crd.import_crds(["-"], tmp_path / "second", io.StringIO(lax_widget + "---\n" + GADGET_YAML))
+    store = crd.CrdSchemaStore(crd.SchemaDir(tmp_path / "first", "hint one"), tmp_path / "second")
+    widget_schema = store.get("example.com", "v1", "Widget")
+    assert widget_schema is not None and widget_schema["additionalProperties"] is False  # the first folder's
+    assert store.path_of("example.com", "v1", "Widget") == crd.schema_path(
+        tmp_path / "first", "example.com", "v1", "Widget"
+    )
+    assert store.get("example.com", "v1", "Gadget") is not None  # only the second folder has it
+    assert store.known() == [("example.com", "v1", "Gadget"), ("example.com", "v1", "Widget")]
+    assert store.other_versions("Widget") == ["example.com/v1"]
+    assert store.other_versions("../x") == []
+
+    crd.schema_path(tmp_path / "first", "example.com", "v1", "Widget").write_text("[]")
+    with pytest.raises(UserError) as info:
+        crd.CrdSchemaStore(crd.SchemaDir(tmp_path / "first", "hint one")).get("example.com", "v1", "Widget")
+    assert info.value.hint == "hint one"
+
+
+def test_dump_is_sorted_stable_and_compact_where_it_fits() -> None:
+    schema = {"b": {"type": "string"}, "a": [1, 2], "$schema": "x", "c": {"k" * 60: "v" * 60}}
+    text = crd.dump_schema(schema)
+    assert json.loads(text) == schema
+    assert text == crd.dump_schema(json.loads(text))  # a round trip changes no byte
+    assert text.splitlines() == [
+        "{",
+        ' "$schema": "x",',
+        ' "a": [1, 2],',
+        ' "b": {"type": "string"},',
+        ' "c": {',
+        f'  "{"k" * 60}": "{"v" * 60}"',
+        " }",
+        "}",
     ]
-
-
-def test_fetch_sha_mismatch_writes_nothing(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    crd.import_crds(["-"], cache, io.StringIO(WIDGET_YAML))
-    before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
-    tampered = GADGET_YAML.encode() + b"# changed upstream\n"
-    lock = write_lock(
-        tmp_path / "lock.yaml",
-        [("widget", URL_W, WIDGET_YAML.encode()), ("gadget", URL_G, GADGET_YAML.encode())],
-    )
-    with pytest.raises(UserError) as info:
-        crd_fetch.fetch(lock, cache, opener=fake_opener({URL_W: WIDGET_YAML.encode(), URL_G: tampered}))
-    expected = hashlib.sha256(GADGET_YAML.encode()).hexdigest()
-    got = hashlib.sha256(tampered).hexdigest()
-    assert info.value.message == f"gadget: sha256 mismatch for {URL_G}: expected {expected}, got {got}"
-    assert info.value.location() == f"{lock}:5"
-    assert {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()} == before
-
-
-def test_fetch_network_error(tmp_path: Path) -> None:
-    lock = write_lock(
-        tmp_path / "lock.yaml", [("widget", URL_W, WIDGET_YAML.encode()), ("gadget", URL_G, "f" * 64)]
-    )
-    calls: list[tuple[str, float]] = []
-    with pytest.raises(UserError) as info:
-        crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener({}, calls))
-    assert info.value.message == f"cannot download {URL_W}: Name or service not known"
-    assert "schemas import" in (info.value.hint or "")
-    assert len(calls) == 1  # the network is down: the other URLs are not tried
-    assert not (tmp_path / "cache").exists()
-
-
-@pytest.mark.parametrize(
-    ("lock_text", "message"),
-    [
-        ("crds: {}\n", "expected a mapping with a `crds` list"),
-        ("crds:\n  - url: file:///etc/passwd\n    sha256: " + "f" * 64 + "\n", "url must be an http(s) URL"),
-        ("crds:\n  - url: https://x/y.yaml\n    sha256: abc\n", "sha256 must be 64 hex digits"),
-        ("crds:\n  - url: https://x/y.yaml\n    sha: abc\n", "unknown key 'sha'"),
-    ],
-)
-def test_bad_lock_file(tmp_path: Path, lock_text: str, message: str) -> None:
-    lock = tmp_path / "lock.yaml"
-    lock.write_text(lock_text)
-    with pytest.raises(UserError) as info:
-        crd_fetch.fetch(lock, tmp_path / "cache", opener=fake_opener({}))
-    assert info.value.message.startswith(message)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def crd_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("no_proxy", "*")  # a proxy from the environment must not see loopback requests
-    root = tmp_path / "served"
-    write_tree(root, {"widget.yaml": WIDGET_YAML})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root)
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def test_fetch_over_real_http(tmp_path: Path, crd_server: str) -> None:
-    lock = write_lock(tmp_path / "lock.yaml", [("widget", f"{crd_server}/widget.yaml", WIDGET_YAML.encode())])
-    imported = crd_fetch.fetch(lock, tmp_path / "cache")
-    assert [s.gvk for s in imported] == [("example.com", "v1", "Widget")]
-
-    lock = write_lock(tmp_path / "lock.yaml", [("missing", f"{crd_server}/missing.yaml", "f" * 64)])
-    with pytest.raises(UserError) as info:
-        crd_fetch.fetch(lock, tmp_path / "cache")
-    assert info.value.message == f"cannot download {crd_server}/missing.yaml: HTTP 404 File not found"
-
-
-# ------------------------------------------------------------------------------------------- the lock file
-
-
-@needs_shared
-def test_lock_file_pins_every_shared_crd() -> None:
-    entries = crd_fetch.read_lock(LOCK_FILE)
-    shared = sorted(p.name for p in SHARED_CRDS.iterdir() if p.name != "README.md")
-    assert sorted(e.name for e in entries) == shared
-    readme = (SHARED_CRDS / "README.md").read_text()
-    for e in entries:
-        assert e.sha256 == hashlib.sha256((SHARED_CRDS / e.name).read_bytes()).hexdigest(), e.name
-        assert e.url.startswith("https://raw.githubusercontent.com/")
-        _, owner, repo, commit, *path = e.url.removeprefix("https://").split("/")
-        assert f"| {owner}/{repo} | {'/'.join(path[:-1])}/ | {commit} |" in readme, e.url
-        assert e.name.endswith(path[-1])
-
-
-@needs_shared
-def test_fetch_whole_lock_offline(tmp_path: Path) -> None:
-    content = {e.url: (SHARED_CRDS / e.name).read_bytes() for e in crd_fetch.read_lock(LOCK_FILE)}
-    imported = crd_fetch.fetch(LOCK_FILE, tmp_path, opener=fake_opener(content))
-    assert len(imported) == 8
-
-
-# ------------------------------------------------------------------------------------------------ commands
-
-
-def test_run_import_and_fetch_print_one_line_per_schema(tmp_path: Path, crd_server: str) -> None:
-    (tmp_path / "widget.yaml").write_text(WIDGET_YAML)
-    out = io.StringIO()
-    assert (
-        schemas_cmd.run_import([str(tmp_path / "widget.yaml")], tmp_path / "cache", out, io.StringIO()) == 0
-    )
-    path = tmp_path / "cache" / "crds" / "example.com" / "widget_v1.json"
-    assert out.getvalue().splitlines() == [
-        f"imported example.com/v1 Widget -> {path}",
-        f"1 schema imported into {tmp_path / 'cache'}",
-    ]
-
-    lock = write_lock(tmp_path / "lock.yaml", [("widget", f"{crd_server}/widget.yaml", WIDGET_YAML.encode())])
-    out = io.StringIO()
-    assert schemas_cmd.run_fetch(lock, tmp_path / "cache2", out) == 0
-    written = crd.schema_path(tmp_path / "cache2", "example.com", "v1", "Widget")
-    assert out.getvalue().splitlines() == [
-        f"imported example.com/v1 Widget -> {written}",
-        f"1 schema pinned in {lock} imported into {tmp_path / 'cache2'}",
-    ]
-
-
-def test_run_import_uses_default_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BETCYCLE_SCHEMA_CACHE", str(tmp_path / "env-cache"))
-    out = io.StringIO()
-    schemas_cmd.run_import(["-"], None, out, io.StringIO(WIDGET_YAML))
-    assert (tmp_path / "env-cache" / "crds" / "example.com" / "widget_v1.json").is_file()

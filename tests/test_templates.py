@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO, SHARED_CRDS, git
+from tests.conftest import REPO, git
 
 # The example repository's inputs. Of environments/, only each environment.yaml and hello's app files: the
 # tests render the manifests themselves, and services stamped in the real repository must not leak in.
@@ -76,9 +76,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_env: None) -> Path
 
 
 @pytest.fixture
-def crds(request: pytest.FixtureRequest) -> Path | None:
-    """The schema cache with the upstream CRDs (so validate can run --strict), or None when they are absent."""
-    return request.getfixturevalue("crd_cache") if SHARED_CRDS.is_dir() else None
+def crds(crd_cache: Path) -> Path | None:
+    """A schema folder with the repository's vendored CRD schemas, so validate runs --strict everywhere."""
+    return crd_cache
 
 
 def stamp(repo: Path, **data: Any) -> None:

@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from betcycle import manifests
+from betcycle import crd, manifests
 from betcycle.crd import CrdSchemaStore
+from betcycle.crd_vendor import ADD_HINT
 from betcycle.errors import UserError
 from betcycle.validate import validate_schemas
-from tests.conftest import write_tree
+from tests.conftest import VENDORED_SCHEMAS, write_tree
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -39,6 +41,100 @@ def test_example_repository_is_clean_with_crd_schemas(example: Path, cli, crd_ca
     assert "0 error(s)" in out
 
 
+def test_vendored_schemas_are_found_from_the_root_and_strict_is_the_default(
+    example: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(VENDORED_SCHEMAS / "crds", example / "schemas" / "crds")
+    code, out, err = cli("--root", example, "validate", "--format", "json")
+    assert code == 0, out + err
+    summary = json.loads(out)["summary"]
+    assert summary["errors"] == 0 and summary["skipped"] == 0 and summary["checked"] > 0
+    # without --root: the root (and with it schemas/crds) is found upwards from the current folder
+    monkeypatch.chdir(example / "environments")
+    code, out, err = cli("validate", "--no-policies")
+    assert code == 0, out + err
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              %s
+              properties:
+                size: {type: integer}
+"""
+CUSTOM = """\
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w, namespace: shop}
+spec: {size: 1, colour: red}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: g, namespace: shop}
+spec: {anything: true}
+"""
+
+
+def test_vendored_schemas_come_before_the_user_cache(tmp_path: Path, cli) -> None:
+    root = write_tree(tmp_path / "repo", {"betcycle.yaml": "", "custom.yaml": CUSTOM})
+    strict, lax = WIDGET_CRD % "", WIDGET_CRD % "x-kubernetes-preserve-unknown-fields: true"
+    gadget = strict.replace("Widget", "Gadget").replace("widgets", "gadgets")
+    crd.import_crds(["-"], root / "schemas", io.StringIO(strict))  # the repository's (vendored) folder
+    cache = tmp_path / "cache"
+    crd.import_crds(["-"], cache, io.StringIO(lax + "---\n" + gadget))
+    args = ["--root", root, "validate", "--no-policies", "--format", "json", "--schema-cache", cache]
+    code, out, _ = cli(*args, root / "custom.yaml")
+    doc = json.loads(out)
+    assert code == 1
+    # the vendored Widget schema (closed) wins over the cached one (open); the cache adds Gadget
+    assert [(f["resource"], f["message"]) for f in doc["findings"]] == [
+        ("Gadget/shop/g", "unknown field 'anything'"),
+        ("Widget/shop/w", "unknown field 'colour'"),
+    ]
+    assert doc["summary"]["skipped"] == 0
+
+
+def test_custom_resource_without_any_schema_is_a_strict_error_with_a_hint(tmp_path: Path, cli) -> None:
+    custom = CUSTOM.replace(", colour: red", "")
+    root = write_tree(tmp_path / "repo", {"betcycle.yaml": "", "custom.yaml": custom})
+    crd.import_crds(["-"], root / "schemas", io.StringIO(WIDGET_CRD % ""))
+    code, out, _ = cli("--root", root, "validate", "--no-policies", "--format", "json", root / "custom.yaml")
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert finding["rule"] == "schema/no-schema"
+    assert finding["message"] == "no schema for custom resource example.com/v1 Gadget"
+    assert finding["hint"] == ADD_HINT
+    assert "crds.lock.yaml" in ADD_HINT and "schemas import --vendor" in ADD_HINT
+
+    # a kind the vendored schemas know under another apiVersion: the hint says which
+    (root / "v2.yaml").write_text("apiVersion: example.com/v2\nkind: Widget\nmetadata: {name: w}\n")
+    code, out, _ = cli("--root", root, "validate", "--no-policies", "--format", "json", root / "v2.yaml")
+    (finding,) = json.loads(out)["findings"]
+    assert finding["hint"].startswith(
+        "a schema exists for Widget in example.com/v1: check the apiVersion, or "
+    )
+
+    # --no-strict reports them as skipped instead
+    code, out, _ = cli("--root", root, "validate", "--no-policies", "--no-strict", root / "custom.yaml")
+    assert code == 0, out
+    assert "skipped (no schema): example.com/v1 Gadget (1)" in out
+
+
 def test_rendered_argocd_objects_are_valid_against_upstream_crds(example: Path, cli, crd_cache: Path) -> None:
     code, out, _ = cli(
         "--root",
@@ -56,15 +152,17 @@ def test_rendered_argocd_objects_are_valid_against_upstream_crds(example: Path, 
     assert code == 0, doc
     # per environment: its AppProject and root Application, and hello's AppProject and Application
     assert doc["summary"]["checked"] == 12
+    assert doc["summary"]["skipped"] == 0
 
 
-def test_custom_resources_without_schema_are_skipped_or_strict_errors(example: Path, cli) -> None:
+def test_custom_resources_without_schema_are_strict_errors_unless_no_strict(example: Path, cli) -> None:
+    # no schemas/ in this repository and an empty cache: nothing to check Argo CD's objects against
     code, out, _ = cli("--root", example, "validate", "--no-policies")
-    assert code == 0
-    assert "skipped (no schema): argoproj.io/v1alpha1 AppProject (6)" in out
-    code, out, _ = cli("--root", example, "validate", "--no-policies", "--strict")
     assert code == 1
     assert "[schema/no-schema]" in out
+    code, out, _ = cli("--root", example, "validate", "--no-policies", "--no-strict")
+    assert code == 0
+    assert "skipped (no schema): argoproj.io/v1alpha1 AppProject (6)" in out
 
 
 def test_removed_api_in_a_template_is_reported_as_removed(example: Path, cli, crd_cache: Path) -> None:

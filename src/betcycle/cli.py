@@ -55,11 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
-    p.add_argument("--strict", action="store_true", help="custom resources without a schema are errors")
+    p.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a custom resource without a schema is an error (the default); --no-strict only reports it",
+    )
     p.add_argument(
         "--kubernetes-version", help="Kubernetes version for PATHs (default: the newest supported)"
     )
-    p.add_argument("--schema-cache", type=Path, help="CRD schema cache (default: $BETCYCLE_SCHEMA_CACHE)")
+    p.add_argument(
+        "--schema-cache",
+        type=Path,
+        help="extra CRD schemas, looked up after the repository's schemas/crds "
+        "(default: $BETCYCLE_SCHEMA_CACHE, else ~/.cache/betcycle/schemas)",
+    )
     p.add_argument("--no-policies", action="store_true", help="skip the policies in policies/")
 
     p = sub.add_parser(
@@ -109,14 +119,31 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--format", choices=("text", "json"), default="text")
     psub.add_parser("test", help="run every policy's pass/fail examples")
 
-    p = sub.add_parser("schemas", help="custom-resource schemas for validate")
+    p = sub.add_parser(
+        "schemas", help="custom-resource schemas for validate: vendored (schemas/crds) or cached"
+    )
     ssub = p.add_subparsers(dest="schemas_command", required=True, parser_class=_Parser)
-    si = ssub.add_parser("import", help="convert CRDs (files, folders, - for stdin) into the schema cache")
+    lock_help = "lock file (default: crds.lock.yaml at the repository root)"
+    si = ssub.add_parser(
+        "import", help="convert CRDs (files, folders, - for stdin) into your schema cache, or --vendor them"
+    )
     si.add_argument("sources", nargs="+", metavar="CRD")
-    si.add_argument("--schema-cache", type=Path)
-    sf = ssub.add_parser("fetch", help="download the CRDs pinned in crds.lock.yaml (needs network)")
-    sf.add_argument("--lock", type=Path, help="lock file (default: crds.lock.yaml at the repository root)")
-    sf.add_argument("--schema-cache", type=Path)
+    into = si.add_mutually_exclusive_group()
+    into.add_argument("--schema-cache", type=Path, help="cache folder (default: $BETCYCLE_SCHEMA_CACHE)")
+    into.add_argument(
+        "--vendor",
+        action="store_true",
+        help="write the repository's schemas/crds instead; each file must be pinned in crds.lock.yaml",
+    )
+    si.add_argument("--lock", type=Path, help=f"with --vendor: {lock_help}")
+    sf = ssub.add_parser(
+        "fetch", help="download the CRDs pinned in crds.lock.yaml and rewrite schemas/crds (needs network)"
+    )
+    sf.add_argument("--lock", type=Path, help=lock_help)
+    sc = ssub.add_parser(
+        "check", help="check schemas/crds against crds.lock.yaml (offline); exit 1 if it differs"
+    )
+    sc.add_argument("--lock", type=Path, help=lock_help)
     return parser
 
 
@@ -192,8 +219,12 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
         from betcycle.commands import schemas
 
         if args.schemas_command == "import":
-            return schemas.run_import(args.sources, args.schema_cache, out, sys.stdin)
-        return schemas.run_fetch(args.lock or root / "crds.lock.yaml", args.schema_cache, out)
+            return schemas.run_import(
+                args.sources, args.schema_cache, out, sys.stdin, vendor=args.vendor, root=root, lock=args.lock
+            )
+        if args.schemas_command == "check":
+            return schemas.run_check(root, args.lock, out)
+        return schemas.run_fetch(root, args.lock, out)
     raise AssertionError(args.command)  # pragma: no cover
 
 

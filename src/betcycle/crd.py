@@ -8,12 +8,13 @@ On top of that it honours what the API server honours: `nullable`, `x-kubernetes
 `x-kubernetes-embedded-resource`, and v1beta1's `preserveUnknownFields` (pruning off by default). CEL rules
 (`x-kubernetes-validations`) and list-type/map-key uniqueness are not checked.
 
-Cache layout (same as datreeio/CRDs-catalog, so kubeconform can read it with
-`-schema-location '<cache>/crds/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'`):
+Schema folder layout, for the repository's vendored `schemas/` and for a user cache alike (the same as
+datreeio/CRDs-catalog, so kubeconform can read it with
+`-schema-location '<dir>/crds/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'`):
 
-    <cache>/crds/<group>/<kind lowercased>_<version>.json
+    <dir>/crds/<group>/<kind lowercased>_<version>.json
 
-Downloading the CRDs pinned in crds.lock.yaml (`betcycle schemas fetch`) is crd_fetch.py's.
+The lock file and the vendored folder are crd_vendor.py's; downloading the pinned CRDs is crd_fetch.py's.
 """
 
 from __future__ import annotations
@@ -325,8 +326,29 @@ def schema_path(cache: Path, group: str, version: str, kind: str) -> Path:
     return cache / "crds" / group / f"{kind.lower()}_{version}.json"
 
 
-def _dump(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
+_DUMP_WIDTH = 100
+
+
+def _dump_node(value: Any, indent: int) -> str:
+    flat = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    if not isinstance(value, dict | list) or not value or indent + len(flat) <= _DUMP_WIDTH:
+        return flat
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        items = [
+            f"{pad}{json.dumps(_key(k), ensure_ascii=False)}: {_dump_node(value[k], indent + 1)}"
+            for k in sorted(value, key=_key)
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + _dump_node(v, indent + 1) for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+
+
+def dump_schema(schema: dict[str, Any]) -> str:
+    """A schema as JSON text that depends only on its content: sorted keys, one member per line except for
+    members that fit on one line (`{"type": "string"}`), so a refresh that changes nothing changes no byte and
+    one that changes a field shows as a small diff."""
+    return _dump_node(schema, 0) + "\n"
 
 
 def write_schemas(schemas: list[CrdSchema], cache: Path) -> list[Path]:
@@ -335,7 +357,7 @@ def write_schemas(schemas: list[CrdSchema], cache: Path) -> list[Path]:
     for s in schemas:
         path = schema_path(cache, s.group, s.version, s.kind)
         try:
-            yamlio.atomic_write(path, _dump(s.schema))
+            yamlio.atomic_write(path, dump_schema(s.schema))
         except OSError as exc:
             raise UserError(
                 f"cannot write schema cache: {exc.strerror or exc}",
@@ -346,62 +368,111 @@ def write_schemas(schemas: list[CrdSchema], cache: Path) -> list[Path]:
     return paths
 
 
+@dataclass(frozen=True)
+class SchemaDir:
+    """One folder of converted schemas (`<dir>/crds/<group>/<kind>_<version>.json`) the store reads from,
+    with the hint to print when one of its files is unreadable."""
+
+    path: Path
+    hint: str = REIMPORT_HINT
+
+
+def read_schema_file(path: Path, hint: str = REIMPORT_HINT) -> dict[str, Any] | None:
+    """A schema file written by betcycle, or None if there is no such file."""
+
+    def corrupt(why: str) -> UserError:
+        return UserError(f"corrupt schema file: {why}", path=path, hint=hint)
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise corrupt("not UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read schema: {exc.strerror}", path=path, hint=hint) from None
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise corrupt(f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(loaded, dict) or loaded.get("$schema") != JSON_SCHEMA_DRAFT:
+        raise corrupt("not a schema written by betcycle")
+    return loaded
+
+
+def gvk_of(schema: dict[str, Any]) -> GVK | None:
+    """The (group, version, kind) a schema written by betcycle says it is for."""
+    gvks = schema.get("x-kubernetes-group-version-kind")
+    if isinstance(gvks, list) and gvks and isinstance(gvks[0], dict):
+        g = gvks[0]
+        group, version, kind = g.get("group"), g.get("version"), g.get("kind")
+        if isinstance(group, str) and isinstance(version, str) and isinstance(kind, str):
+            return (group, version, kind)
+    return None
+
+
 class CrdSchemaStore:
-    """Read side of the cache: each schema file is parsed at most once per store (and so per process)."""
+    """Read side of one or more schema folders, looked up in order (the first that has a kind wins).
 
-    def __init__(self, cache: Path) -> None:
-        self.cache = cache
-        self._loaded: dict[GVK, dict[str, Any] | None] = {}
+    `betcycle validate` passes the repository's vendored folder first and the user cache second. Each schema
+    file is parsed at most once per store (and so per process).
+    """
 
-    def _corrupt(self, path: Path, why: str) -> UserError:
-        return UserError(f"corrupt schema cache file: {why}", path=path, hint=REIMPORT_HINT)
+    def __init__(self, *dirs: Path | SchemaDir) -> None:
+        self.dirs = [d if isinstance(d, SchemaDir) else SchemaDir(d) for d in dirs]
+        self._loaded: dict[GVK, tuple[dict[str, Any], Path] | None] = {}
+
+    def _find(self, group: str, version: str, kind: str) -> tuple[dict[str, Any], Path] | None:
+        key = (group, version, kind.lower())
+        if key not in self._loaded:
+            found = None
+            if _valid_gvk(group, version, kind):
+                for d in self.dirs:
+                    path = schema_path(d.path, group, version, kind)
+                    schema = read_schema_file(path, d.hint)
+                    if schema is not None:
+                        found = (schema, path)
+                        break
+            self._loaded[key] = found
+        return self._loaded[key]
 
     def get(self, group: str, version: str, kind: str) -> dict[str, Any] | None:
-        """The schema for group/version/kind, or None if none was imported. Do not mutate the result."""
-        key = (group, version, kind.lower())
-        if key in self._loaded:
-            return self._loaded[key]
-        schema: dict[str, Any] | None = None
-        if _valid_gvk(group, version, kind):
-            path = schema_path(self.cache, group, version, kind)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                pass
-            except UnicodeDecodeError:
-                raise self._corrupt(path, "not UTF-8") from None
-            except OSError as exc:
-                raise UserError(
-                    f"cannot read schema: {exc.strerror}", path=path, hint=REIMPORT_HINT
-                ) from None
-            else:
-                try:
-                    loaded = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise self._corrupt(path, f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
-                if not isinstance(loaded, dict) or loaded.get("$schema") != JSON_SCHEMA_DRAFT:
-                    raise self._corrupt(path, "not a schema written by betcycle")
-                schema = loaded
-        self._loaded[key] = schema
-        return schema
+        """The schema for group/version/kind, or None if no folder has one. Do not mutate the result."""
+        found = self._find(group, version, kind)
+        return found[0] if found else None
+
+    def path_of(self, group: str, version: str, kind: str) -> Path | None:
+        """The file the schema for group/version/kind is read from (for messages)."""
+        found = self._find(group, version, kind)
+        return found[1] if found else None
+
+    def other_versions(self, kind: str) -> list[str]:
+        """apiVersions under which some folder has a schema for `kind` (for hints; reads no file)."""
+        if not _KIND_RE.match(kind):
+            return []
+        out = set()
+        for d in self.dirs:
+            for path in (d.path / "crds").glob(f"*/{kind.lower()}_*.json"):
+                version = path.stem.partition("_")[2]
+                if _valid_gvk(path.parent.name, version, kind):
+                    out.add(f"{path.parent.name}/{version}")
+        return sorted(out)
 
     def known(self) -> list[GVK]:
-        """Every (group, version, kind) in the cache, sorted; loads each file (once) for the kind's case."""
-        root = self.cache / "crds"
-        if not root.is_dir():
-            return []
-        found: list[GVK] = []
-        for path in sorted(root.glob("*/*.json")):
-            group = path.parent.name
-            kind_lower, sep, version = path.stem.partition("_")
-            if not sep or not _valid_gvk(group, version, kind_lower):
+        """Every (group, version, kind) in the folders, sorted; loads each file (once) for the kind's case."""
+        found: set[GVK] = set()
+        for d in self.dirs:
+            root = d.path / "crds"
+            if not root.is_dir():
                 continue
-            schema = self.get(group, version, kind_lower)
-            kind = kind_lower
-            gvks = schema.get("x-kubernetes-group-version-kind") if schema else None
-            if isinstance(gvks, list) and gvks and isinstance(gvks[0], dict):
-                kind = str(gvks[0].get("kind", kind_lower))
-            found.append((group, version, kind))
+            for path in sorted(root.glob("*/*.json")):
+                group = path.parent.name
+                kind_lower, sep, version = path.stem.partition("_")
+                if not sep or not _valid_gvk(group, version, kind_lower):
+                    continue
+                schema = self.get(group, version, kind_lower)
+                gvk = gvk_of(schema) if schema else None
+                found.add((group, version, gvk[2] if gvk else kind_lower))
         return sorted(found)
 
 
@@ -450,7 +521,7 @@ def schemas_from_text(
     return schemas, crds
 
 
-def _no_crds(display: str, what: str = "file") -> UserError:
+def no_crds_error(display: str, what: str = "file") -> UserError:
     return UserError(
         f"no CustomResourceDefinition in this {what}",
         path=display,
@@ -462,7 +533,7 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _source_files(directory: Path) -> list[Path]:
+def source_files(directory: Path) -> list[Path]:
     return sorted(
         p
         for p in directory.rglob("*")
@@ -486,7 +557,7 @@ def _collect(sources: list[str], stdin: TextIO, log: Log | None) -> list[CrdSche
             if source == "-":
                 schemas, crds = schemas_from_text(stdin.read(), "<stdin>", log=log)
                 if not crds:
-                    raise _no_crds("<stdin>", "input")
+                    raise no_crds_error("<stdin>", "input")
                 add(schemas)
                 continue
             path = Path(source)
@@ -496,10 +567,10 @@ def _collect(sources: list[str], stdin: TextIO, log: Log | None) -> list[CrdSche
                     text, source, is_json=path.suffix.lower() == ".json", log=log
                 )
                 if not crds:
-                    raise _no_crds(source)
+                    raise no_crds_error(source)
                 add(schemas)
                 continue
-            files = _source_files(path)
+            files = source_files(path)
             if not files:
                 raise UserError("no .yaml, .yml or .json files in this directory", path=source)
             total = 0
@@ -518,7 +589,7 @@ def _collect(sources: list[str], stdin: TextIO, log: Log | None) -> list[CrdSche
                 total += crds
                 add(schemas)
             if not total and not errors:
-                raise _no_crds(source, "directory")
+                raise no_crds_error(source, "directory")
         except UserError as exc:
             errors.append(exc)
     if len(errors) == 1:

@@ -1,5 +1,7 @@
 """Schema validation of Kubernetes resources: built-in kinds against kubernetes-validate's strict schemas for
-the environment's version, custom resources against schemas converted from their CRDs."""
+the environment's version, custom resources against schemas converted from their CRDs (the repository's
+vendored schemas/crds, then the user's cache). Strict by default: a custom resource without a schema is an
+error, so every resource is checked against something."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import jsonschema_rs
 
 from betcycle.crd import CrdSchemaStore
+from betcycle.crd_vendor import ADD_HINT
 from betcycle.findings import Finding, for_resource, json_path
 from betcycle.policy import find_origin
 from betcycle.resources import Resource
@@ -76,7 +79,7 @@ def validate_schemas(
     versions: dict[str | None, str],
     crds: CrdSchemaStore,
     *,
-    strict: bool = False,
+    strict: bool = True,
 ) -> SchemaReport:
     """Validate every resource; `versions` maps environment (None for loose files) to a Kubernetes version."""
     report = SchemaReport()
@@ -133,13 +136,19 @@ def validate_schemas(
                 report.skipped_kinds.get(f"{res.api_version} {res.kind}", 0) + 1
             )
             if strict:
+                others = [v for v in crds.other_versions(res.kind) if v != res.api_version]
+                hint = (
+                    f"a schema exists for {res.kind} in {', '.join(others)}: check the apiVersion, or "
+                    if others
+                    else ""
+                ) + ADD_HINT
                 report.findings.append(
                     for_resource(
                         res,
                         severity="error",
                         rule="schema/no-schema",
-                        message=f"no schema for custom resource {res.api_version} {res.kind} (--strict)",
-                        hint="import its CRD with `betcycle schemas import CRD.yaml` (or `betcycle schemas fetch`)",
+                        message=f"no schema for custom resource {res.api_version} {res.kind}",
+                        hint=hint,
                     )
                 )
             continue
