@@ -6,6 +6,7 @@ Sessions reuse their virtualenvs and use uv when it is installed, so warm runs t
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import nox
 
@@ -208,45 +209,44 @@ def bench(session: nox.Session) -> None:
 # The service template is the root copier.yml rendering templates/service/; the environment template is
 # templates/environment/. Copier reads the template from this repository, so these sessions need a git checkout.
 
-# What the service template is made of: a change to any of these is a new template version.
-SERVICE_TEMPLATE = ("copier.yml", "templates/service", "templates/scripts")
+# The rule for the template's commit, and the template's files (a script of its own, so that plain Copier
+# commands and the tests use the same rule).
+TEMPLATE_REF = ROOT / "templates/scripts/template_ref.py"
 # Copier's CLI, printing a refused answer as one line instead of a traceback (the file says why).
 COPIER_CLI = ROOT / "templates/scripts/copier_cli.py"
 
 
-def _git(session: nox.Session, *args: str, repo: Path = ROOT, ok: tuple[int, ...] = (0,)) -> str:
-    """The output of a git command in `repo`, as a value (not for display); exit codes in `ok` are fine."""
-    out = session.run("git", "-C", str(repo), *args, external=True, silent=True, success_codes=list(ok))
-    return str(out).strip()
+def _git(session: nox.Session, *args: str, repo: Path = ROOT) -> str:
+    """The output of a git command in `repo`, as a value (not for display)."""
+    return str(session.run("git", "-C", str(repo), *args, external=True, silent=True)).strip()
+
+
+def _template_ref() -> ModuleType:
+    """templates/scripts/template_ref.py as a module (it is not a package: loaded from its path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("template_ref", TEMPLATE_REF)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _template_commit(session: nox.Session) -> str:
-    """The commit the service template is taken from, which stamped and updated services record as `_commit`.
+    """The commit the service template is taken from, and that stamped and updated services record as `_commit`.
 
-    The last commit that changed the template among those already on main: at or before
-    `git merge-base HEAD origin/main` when there is an origin/main, else at or before HEAD. `copier update`
-    needs `_commit` later, and a commit on main survives any merge strategy, while a branch's own commits are
-    gone after a squash merge. And the last template change rather than the merge base itself: `_commit` then
-    stays the same until the template changes, so an update with nothing new is a no-op. A full commit, never
-    the name `HEAD`: from a local `HEAD` Copier also takes uncommitted changes, through a throw-away commit that
-    a later `copier update` could never find. (The rule: docs/templates.md#which-commit-the-template-comes-from.)
+    The last commit that changed the template among those already on main (at or before the merge base with
+    origin/main, else HEAD), so that `_commit` survives a squash merge and stays put until the template
+    changes: templates/scripts/template_ref.py has the rule and why, docs/templates.md the user's side.
     """
-    main = _git(session, "for-each-ref", "--format=%(objectname)", "refs/remotes/origin/main")
-    base = _git(session, "merge-base", "HEAD", main, ok=(0, 1)) if main else "HEAD"
-    if not base:
-        session.error("HEAD shares no history with origin/main: branch from origin/main (docs/templates.md)")
-    commit = _git(session, "log", "-1", "--format=%H", base, "--", *SERVICE_TEMPLATE)
-    if not commit:
-        session.error(f"no commit up to {'origin/main' if main else 'HEAD'} has the service template")
-    changed = _git(session, "diff", "--name-only", commit, "--", *SERVICE_TEMPLATE)
-    untracked = _git(session, "ls-files", "--others", "--exclude-standard", "--", *SERVICE_TEMPLATE)
-    if changed or untracked:
-        where = "origin/main" if main else "HEAD"
-        session.warn(
-            f"the service template here differs from {where}'s ({commit[:12]}): those changes are left out. "
-            "Merge them first, or pass --vcs-ref=COMMIT to stamp from another commit (docs/templates.md)"
-        )
-    return commit
+    ref = _template_ref()
+    try:
+        commit, warning = ref.template_commit(ROOT)
+    except ref.RefError as error:
+        session.error(str(error))
+    if warning:
+        session.warn(warning)
+    return str(commit)
 
 
 def _copier(session: nox.Session, *args: str) -> None:
@@ -317,6 +317,7 @@ def update_services(session: nox.Session) -> None:
     if not names:
         session.skip("no service was stamped from the service template")
     commit = _template_commit(session)
+    ref = _template_ref()
     installed = False
     updated: list[str] = []
     conflicted: list[str] = []
@@ -329,17 +330,13 @@ def update_services(session: nox.Session) -> None:
         if not _git(session, "ls-files", "--", answers):
             session.error(f"{answers} is not committed: commit the service first (updates start from HEAD)")
         recorded = re.search(r"^_commit: (.*)$", text, re.MULTILINE)
-        last = recorded[1].strip().strip("'\"") if recorded else ""
-        if not last or not _git(session, "rev-parse", "--verify", "--quiet", f"{last}^{{commit}}", ok=(0, 1)):
-            session.error(
-                f"{answers}: _commit {last or '(missing)'} is not in this repository's history (a squash-merged "
-                "branch's commit?): set it to the commit on main the service was last stamped or updated from "
-                "(docs/templates.md#when-_commit-cannot-be-found)"
-            )
+        try:
+            changes = ref.changes_since(ROOT, recorded[1].strip().strip("'\"") if recorded else "", commit)
+        except ref.RefError as error:
+            session.error(f"{answers}: {error}")
         # Nothing to bring in: the template is the same at both commits and no answer changes. Copier would
         # still rewrite `_commit`, for nothing.
-        template_changes = _git(session, "diff", "--name-only", last, commit, "--", *SERVICE_TEMPLATE)
-        if not copier_args and not template_changes:
+        if not copier_args and not changes:
             session.log(f"{name}: up to date with the service template ({commit[:12]}), nothing to update")
             continue
         if not installed:
