@@ -199,8 +199,8 @@ CustomResourceDefinitions pinned (URL at a commit, sha256, licence) in `crds.loc
 root. `betcycle validate` checks custom resources against these first, so validation needs no network and
 gives the same result on every machine and in CI. The upstream files themselves are not copied here.
 
-Every file in this folder is written by `betcycle schemas fetch`; edits by hand are lost on the next refresh
-and reported by `betcycle schemas check`. Each schema records the lock entry it came from under
+Every file in this folder is written by `betcycle schemas fetch` (or `schemas import --vendor`); edits by
+hand are lost on the next refresh and reported by `betcycle schemas check`. Each schema records the lock entry it came from under
 `{SOURCE_KEY}`, and `SHA256SUMS` holds each schema file's sha256.
 
 - Refresh (online): `betcycle schemas fetch` downloads every pinned file, verifies its sha256 and rewrites
@@ -240,9 +240,8 @@ def render_folder(pinned: list[Pinned], lock: str) -> dict[str, bytes]:
     sums = "".join(f"{_sha(files[rel])}  {rel}\n" for rel in sorted(files))
     files[SUMS] = sums.encode("utf-8")
     files[README] = _readme(ordered).encode("utf-8")
-    files[ATTRIBUTES] = (
-        b"# written by betcycle schemas fetch: GitHub folds these files in diffs\n* linguist-generated=true\n"
-    )
+    # LF everywhere (SHA256SUMS holds on a checkout with core.autocrlf too); GitHub folds generated files in diffs
+    files[ATTRIBUTES] = b"# written by betcycle schemas fetch\n* text eol=lf linguist-generated=true\n"
     return files
 
 
