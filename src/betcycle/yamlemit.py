@@ -24,6 +24,8 @@ def _plain_allowed(value: str) -> bool:
     """PyYAML's analyze_scalar for block context, restricted to printable one-line ASCII."""
     if value[0] == " " or value[-1] == " " or value[0] in _LEADING_INDICATORS:
         return False
+    if value.startswith(("---", "...")):  # document markers at the start of a line: PyYAML quotes them
+        return False
     if value[0] in "?:-" and (len(value) == 1 or value[1] == " "):
         return False
     return ": " not in value and not value.endswith(":") and " #" not in value
