@@ -639,7 +639,8 @@ def test_the_shipped_hello_is_the_template_plus_its_own_edits_and_updates_to_not
     # Its _commit names a commit of this repository's history; here, the commit that brought the template.
     text = answers_file.read_text(encoding="utf-8")
     answers_file.write_text(
-        re.sub(r"(?m)^_commit: .*$", f"_commit: {head(repo, short=True)}", text), encoding="utf-8"
+        re.sub(r"(?m)^_commit: .*$", yaml.safe_dump({"_commit": head(repo, short=True)}).strip(), text),
+        encoding="utf-8",
     )
     commit(repo, "the shipped hello")
     answers = load_yaml(answers_file)
