@@ -62,6 +62,6 @@ def write(findings: Sequence[Finding], out: TextIO, context: dict[str, object]) 
     if skipped:
         out.write(
             f"skipped (no schema): {context.get('skipped_kinds')}\n"
-            "  import their CRDs with `betcycle schemas import CRD.yaml…` or `betcycle schemas fetch`; "
-            "--strict makes this an error\n"
+            "  pin their CRDs in crds.lock.yaml and run `betcycle schemas fetch` (offline: "
+            "`betcycle schemas import --vendor CRD.yaml`); without --no-strict this is an error\n"
         )
