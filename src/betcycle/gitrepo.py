@@ -114,7 +114,23 @@ def export_tree(root: Path, rev: str, dest: Path, paths: list[str]) -> None:
     if proc.returncode != 0:
         raise UserError(f"git archive failed: {proc.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+        members = [_safe_member(m, rev) for m in tar.getmembers()]
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:  # Python < 3.11.4 (Debian 12's 3.11.2) has no extraction filters; _safe_member is stricter
+            tar.extractall(dest, members=members)
+
+
+def _safe_member(member: tarfile.TarInfo, rev: str) -> tarfile.TarInfo:
+    """Plain files and folders with relative paths inside dest: no links or devices, whatever Python runs this."""
+    parts = Path(member.name).parts
+    if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+        raise UserError(
+            f"refusing {member.name!r} from git archive of {rev}: only plain files inside the tree are read",
+            hint="a symlink or special file is committed under environments/; replace it with a plain file",
+        )
+    member.mode = (member.mode | 0o600) & 0o755 if member.isfile() else 0o755
+    return member
 
 
 def changed_paths(root: Path, base: str, head: str | None) -> list[str]:
