@@ -27,7 +27,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO, git
+from tests.conftest import REPO, git, write_tree
 
 # The shipped toolkit the templates are tested with, over the fixture repository: the templates, the
 # golden-path chart whose values they write, the policies a stamped service must pass, and the ruff, pytest
@@ -293,6 +293,28 @@ def test_bad_answers_are_refused_with_one_line_and_nothing_written(
     assert str(caught.value) == message
     assert "\n" not in message
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_root_is_reserved_by_the_template_and_by_repository_loading(repo: Path, cli: Cli) -> None:
+    # An app named root would have the Application <env>-root, the name of each environment's app-of-apps.
+    with pytest.raises(ValueError) as caught:
+        stamp(repo, name="root", owner="team-pay")
+    assert str(caught.value).startswith("Validation error for question 'name': 'root' is reserved")
+    assert git(repo, "status", "--porcelain") == ""
+    # Written by hand instead, it is refused when the repository loads, before anything renders.
+    write_tree(
+        repo,
+        {
+            "apps/root/app.yaml": "name: root\nowner: team-x\nchart: service\n",
+            "environments/dev/apps/root.yaml": "image:\n  tag: '1.0.0'\n",
+        },
+    )
+    code, _, err = cli("--root", repo, "render")
+    assert code == 2
+    assert err.splitlines()[:2] == [
+        "error: apps/root/app.yaml:1: app name 'root' is reserved",
+        "  hint: its Application <env>-root would be the environment's root app-of-apps; rename the app",
+    ]
 
 
 def test_a_stamped_service_is_refused_as_existing_but_updatable(repo: Path) -> None:

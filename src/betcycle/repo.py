@@ -19,8 +19,11 @@ from betcycle.schemas import supported_versions
 from betcycle.yamlio import LineMap, load_with_lines, read_text
 
 SETTINGS_FILE = "betcycle.yaml"
-#: names an app may not have: they collide with folders BetCycle renders into
-RESERVED_APP_NAMES = frozenset({"argocd"})
+#: names an app may not have, and why: they collide with what BetCycle renders for the environment itself
+RESERVED_APP_NAMES = {
+    "argocd": "manifests/argocd/ holds the environment's Argo CD objects",
+    "root": "its Application <env>-root would be the environment's root app-of-apps",
+}
 
 
 @dataclass
@@ -339,7 +342,7 @@ def load_repo(root: Path) -> Repo:
                         f"app name {app_dir.name!r} is reserved",
                         path=rel,
                         line=lines.get(("name",)),
-                        hint=f"manifests/{app_dir.name}/ is used by BetCycle itself; rename the app",
+                        hint=f"{RESERVED_APP_NAMES[app_dir.name]}; rename the app",
                     )
                 )
                 continue
