@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 from betcycle.diff import (
     DiffReport,
     EnvInfo,
+    Masker,
     compute,
     env_info,
     key_of,
-    mask,
     parse_quantity,
-    redact,
     short_tag,
 )
 from betcycle.diff_formats import MARKER, write_json, write_markdown, write_text
@@ -245,7 +244,8 @@ def secret_docs(suffix: str) -> list[dict[str, Any]]:
 def test_secret_values_never_appear_in_any_output() -> None:
     base = [res(d, app=None if d["kind"] == "Application" else "web") for d in secret_docs("-old")]
     head = [res(d, app=None if d["kind"] == "Application" else "web") for d in secret_docs("-new")]
-    changed = compute(base, head, ENVS)
+    masker = Masker(b"test key")
+    changed = compute(base, head, ENVS, masker=masker)
     added = compute([], base, ENVS)
     removed = compute(head, [], ENVS)
     for report in (changed, added, removed):
@@ -255,23 +255,24 @@ def test_secret_values_never_appear_in_any_output() -> None:
     text = outputs(changed)["text"]
     assert "LOG_LEVEL: debug-old → debug-new" in text  # not sensitive: shown
     assert "value (web › MODE): m-old → m-new" in text
-    digests = re.findall(r"<redacted sha256:[0-9a-f]{12}>", text)
+    digests = re.findall(r"<redacted hmac:[0-9a-f]{12}>", text)
     assert len(digests) >= 10
     secret = next(o for a in changed.envs[0].apps for o in a.objects if o.kind == "Secret")
     (field,) = [f for f in secret.fields if f.path == "data.password"]
     assert field.old != field.new  # the digest shows THAT it changed
-    assert field.old == redact("hunter2-base64-old")
+    assert field.old == masker.digest("hunter2-base64-old")
 
 
-def test_unchanged_secret_is_not_reported_and_redact_is_stable() -> None:
+def test_unchanged_secret_is_not_reported_and_digests_are_stable_within_a_run() -> None:
     docs = secret_docs("")
     assert not compute([res(d) for d in docs], [res(d) for d in docs], ENVS).has_changes
-    assert redact("x") == redact("x") != redact("y")
-    assert re.fullmatch(r"<redacted sha256:[0-9a-f]{12}>", redact("x"))
+    masker = Masker()
+    assert masker.digest("x") == masker.digest("x") != masker.digest("y")
+    assert re.fullmatch(r"<redacted hmac:[0-9a-f]{12}>", masker.digest("x"))
     original = secret_docs("")[0]
-    masked = mask(original)
+    masked = masker.mask(original)
     assert original["data"]["password"] == "hunter2-base64"  # masking works on a copy
-    assert masked["data"]["password"] == redact("hunter2-base64")
+    assert masked["data"]["password"] == masker.digest("hunter2-base64")
 
 
 # --- risks ------------------------------------------------------------------------------------------------
@@ -641,10 +642,25 @@ def test_deterministic() -> None:
         for a in ("y", "z", "w")
     ]
     head += [res(d) for d in secret_docs("-2")]
-    first = outputs(compute(base, head, ENVS))
+    key = Masker(b"one run")  # deterministic for one key; every run draws its own
+    first = outputs(compute(base, head, ENVS, masker=key))
     rng = random.Random(7)
     shuffled_base, shuffled_head = base[:], head[:]
     rng.shuffle(shuffled_base)
     rng.shuffle(shuffled_head)
-    assert outputs(compute(shuffled_base, shuffled_head, ENVS)) == first
-    assert outputs(compute(base, head, ENVS)) == first
+    assert outputs(compute(shuffled_base, shuffled_head, ENVS, masker=key)) == first
+    assert outputs(compute(base, head, ENVS, masker=key)) == first
+    # two runs differ only in their digests: numbered by first appearance, they are the same report
+    run1, run2 = outputs(compute(base, head, ENVS)), outputs(compute(base, head, ENVS))
+    assert run1 != run2
+    assert {k: numbered_digests(v) for k, v in run1.items()} == {
+        k: numbered_digests(v) for k, v in first.items()
+    }
+    assert {k: numbered_digests(v) for k, v in run2.items()} == {
+        k: numbered_digests(v) for k, v in first.items()
+    }
+
+
+def numbered_digests(text: str) -> str:
+    seen: dict[str, str] = {}
+    return re.sub(r"redacted hmac:[0-9a-f]{12}", lambda m: seen.setdefault(m[0], f"#{len(seen)}"), text)

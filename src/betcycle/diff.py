@@ -1,8 +1,9 @@
 """Semantic diff of rendered resources: what Argo CD would sync differently, per environment and app.
 
 Pure functions: the git side hands over base and head Resources, `compute` returns a DiffReport and
-diff_formats.py writes it. Secrets are masked (on copies) before anything is compared, so field changes,
-hunks and every output format only ever see digests.
+diff_formats.py writes it. Secrets are masked (on copies, by diff_secrets.Masker, under one random key per
+`compute`) before anything is compared, so field changes, hunks, risks and every output format only ever
+see keyed digests.
 
 Risk analysis lives in diff_risks.py, quantities and requested resources in diff_cost.py and the report
 types in diff_report.py; this module re-exports their public names.
@@ -10,11 +11,7 @@ types in diff_report.py; this module re-exports their public names.
 
 from __future__ import annotations
 
-import copy
 import difflib
-import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,12 +31,12 @@ from betcycle.diff_report import (
     env_info,
 )
 from betcycle.diff_risks import risks, short_tag, show_value
+from betcycle.diff_secrets import Masker
 from betcycle.findings import json_path
 from betcycle.resources import Resource
 from betcycle.yamlio import dump
 
 __all__ = [
-    "SENSITIVE",
     "STATUSES",
     "WORKLOAD_KINDS",
     "AppDiff",
@@ -49,6 +46,7 @@ __all__ = [
     "EnvInfo",
     "FieldChange",
     "Key",
+    "Masker",
     "ObjectChange",
     "Risk",
     "compute",
@@ -57,64 +55,15 @@ __all__ = [
     "format_money",
     "format_number",
     "key_of",
-    "mask",
     "parse_quantity",
-    "redact",
     "requested",
     "short_tag",
     "show_value",
 ]
 
-#: names of env vars, helm parameters and ConfigMap keys whose values are masked
-SENSITIVE = re.compile(r"(?i)(pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential)")
-
 
 def key_of(res: Resource) -> Key:
     return (res.env or "", res.app or "", res.group, res.kind, res.namespace, res.name)
-
-
-# --- masking ---------------------------------------------------------------------------------------------
-
-
-def redact(value: Any) -> str:
-    raw = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return f"<redacted sha256:{hashlib.sha256(raw.encode('utf-8')).hexdigest()[:12]}>"
-
-
-def mask(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `doc` with secret values replaced by digests (so a change still shows, the value never)."""
-    out = copy.deepcopy(doc)
-    kind = out.get("kind")
-    if kind == "Secret":
-        for section in ("data", "stringData"):
-            _mask_section(out, section, everything=True)
-    elif kind == "ConfigMap":
-        for section in ("data", "binaryData"):
-            _mask_section(out, section, everything=False)
-    _mask_named_values(out)
-    return out
-
-
-def _mask_section(doc: dict[str, Any], section: str, *, everything: bool) -> None:
-    values = doc.get(section)
-    if isinstance(values, dict):
-        for k, v in values.items():
-            if everything or SENSITIVE.search(str(k)):
-                values[k] = redact(v)
-    elif values is not None and everything:
-        doc[section] = redact(values)
-
-
-def _mask_named_values(node: Any) -> None:
-    """`{name: DB_PASSWORD, value: ...}` anywhere: container env, Argo CD helm parameters, ..."""
-    if isinstance(node, dict):
-        for v in node.values():
-            _mask_named_values(v)
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict) and "value" in item and SENSITIVE.search(str(item.get("name", ""))):
-                item["value"] = redact(item["value"])
-            _mask_named_values(item)
 
 
 # --- structural diff -------------------------------------------------------------------------------------
@@ -216,8 +165,30 @@ def _hunk(old: Doc, new: Doc, label: str) -> str:
 # --- compute ---------------------------------------------------------------------------------------------
 
 
+def _items(resources: Iterable[Resource]) -> list[Resource]:
+    """`kind: List` (and FooList) objects as their items, as manifests.parse reads committed files.
+
+    A fresh render keeps a List whole while the base side reads its items, so without this one object
+    would show as removed Secrets plus an added List; the items keep the List's file.
+    """
+    out = []
+    for r in resources:
+        items = r.doc.get("items")
+        if r.kind.endswith("List") and isinstance(items, list):
+            out += [
+                Resource(
+                    i, env=r.env, app=r.app, source=r.source, line=r.line, output=r.output, origins=r.origins
+                )
+                for i in items
+                if isinstance(i, dict)
+            ]
+        else:
+            out.append(r)
+    return out
+
+
 def _index(resources: Iterable[Resource]) -> dict[Key, Resource]:
-    return {key_of(r): r for r in resources}
+    return {key_of(r): r for r in _items(resources)}
 
 
 def _by_kind(o: ObjectChange) -> tuple[str, ...]:
@@ -233,20 +204,23 @@ def compute(
     head: list[Resource],
     envs: dict[str, EnvInfo],
     context: Sequence[Resource] = (),
+    masker: Masker | None = None,
 ) -> DiffReport:
     """What changes from base to head, per environment and app; identical objects are left out.
 
     `envs` should name every environment of base and head; one missing is taken as production when its
     name starts with "prod" (render's rule) and has no price table. `context`: unchanged objects outside
     the compared set (a selective diff) that still count toward each environment's requested totals.
+    `masker`: masks secrets on both sides; by default a new one, so digests are keyed for this report only.
     """
+    masker = masker or Masker()
     old_by, new_by = _index(base), _index(head)
     by_env: dict[str, dict[str, list[ObjectChange]]] = {}
     masked: list[tuple[ObjectChange, Doc, Doc]] = []
     for key in sorted(old_by.keys() | new_by.keys()):
         old_res, new_res = old_by.get(key), new_by.get(key)
-        old = mask(old_res.doc) if old_res else None
-        new = mask(new_res.doc) if new_res else None
+        old = masker.mask(old_res.doc) if old_res else None
+        new = masker.mask(new_res.doc) if new_res else None
         if old is not None and new is not None and _canon(old) == _canon(new):
             continue
         status = "changed" if old is not None and new is not None else "added" if old is None else "removed"
@@ -257,7 +231,7 @@ def compute(
         masked.append((change, old, new))
     env_diffs = []
     for name, apps in sorted(by_env.items()):
-        around = [r for r in context if r.env == name]
+        around = [r for r in _items(context) if r.env == name]
         in_base = [r for k, r in old_by.items() if k[0] == name] + around
         in_head = [r for k, r in new_by.items() if k[0] == name] + around
         (cpu_b, mem_b, notes_b), (cpu_h, mem_h, notes_h) = requested(in_base), requested(in_head)
