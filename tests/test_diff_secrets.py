@@ -237,6 +237,8 @@ def test_only_the_secret_part_is_masked() -> None:
         m.text("https://u:p@w@host/x?access_key=pw&y=1")
         == f"https://u:{m.digest('p@w')}@host/x?access_key={pw}&y=1"
     )
+    assert m.text("mysql://root:pa/ss#?x@db/app other") == f"mysql://root:{m.digest('pa/ss#?x')}@db/app other"
+    assert m.text("a://u:1@h b://v:2@i") == f"a://u:{m.digest('1')}@h b://v:{m.digest('2')}@i"
     # what only names or points at a secret stays readable
     for plain in (
         "secretName: db",

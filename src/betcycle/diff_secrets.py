@@ -50,14 +50,16 @@ _KEY = re.compile(rf"(?i)(?:{_WORDS})$")
 _FLAG = re.compile(rf"(?i)-{{1,2}}[a-z0-9_.-]*?(?:{_WORDS})")
 
 _TOKEN = "<redacted hmac:{}>"
-#: `scheme://user:password@host`: the password (up to the last @ before the path), scheme bounded for speed
-_URL = re.compile(r"(?i)(?<![a-z0-9+.-])(?P<pre>[a-z][a-z0-9+.-]{0,31}://[^\s:/?#@]*:)(?P<secret>[^\s/?#]+)@")
+#: `scheme://user:` of `scheme://user:password@host` (scheme length bounded for speed); the password runs to
+#: the last @ of the word, so one with an unencoded / or # is still masked whole (see Masker._urls)
+_URL = re.compile(r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^\s:/?#@]*:")
+_SPACE = re.compile(r"\s")
 #: `password=x`, `DB_PASSWORD=x`, `--password=x`, `?token=x&`, `password: x` (YAML), `"password": "x"` (JSON)
 _PAIR = re.compile(
     rf"(?i)(?<![a-z0-9_.-])(?P<pre>[a-z0-9_.-]*?(?:{_WORDS})(?:\s*=\s*|[\"']?\s*:(?:[ \t]+|(?=[\"']))))"
     r"(?:\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s;&,\"'}\]]+))"
 )
-_BEARER = re.compile(r"(?i)(?<![a-z0-9])(?P<pre>(?:bearer|basic)\s+)(?P<secret>[a-z0-9._~+/=-]{8,})")
+_BEARER = re.compile(r"(?i)(?<![a-z0-9])(?P<pre>(?:bearer|basic)\s+)(?P<secret>[a-z0-9._~+/=-]{4,})")
 _PEM = re.compile(
     r"(?P<pre>-----BEGIN (?P<label>[A-Z0-9 ]*)PRIVATE KEY-----)"
     r"(?P<secret>[\s\S]*?(?=-----END (?P=label)PRIVATE KEY-----)|[\s\S]*)"
@@ -186,8 +188,8 @@ class Masker:
             return self.digest(value)  # a YAML copy of a Secret: too easy to miss a key, hide it all
         if "PRIVATE KEY-----" in value:
             value = _PEM.sub(self._sub, value)
-        if "://" in value:
-            value = _URL.sub(self._sub, value)
+        if "://" in value and "@" in value:
+            value = self._urls(value)
         value = _PAIR.sub(self._sub_pair, value)
         return _BEARER.sub(self._sub, value)
 
@@ -204,8 +206,23 @@ class Masker:
             return value
         return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
 
+    def _urls(self, value: str) -> str:
+        """The password of every `scheme://user:password@host` in `value`, in one pass (no backtracking)."""
+        out, pos = [], 0
+        while m := _URL.search(value, pos):
+            space = _SPACE.search(value, m.end())
+            stop = space.start() if space else len(value)
+            at = value.rfind("@", m.end(), stop)
+            if at <= m.end():  # no password (or an empty one) in this word: go on after it
+                out.append(value[pos:stop])
+                pos = stop
+                continue
+            out += [value[pos : m.end()], self.digest(value[m.end() : at])]
+            pos = at
+        return "".join(out) + value[pos:]
+
     def _sub(self, m: re.Match[str]) -> str:
-        return m["pre"] + self.digest(m["secret"]) + ("@" if m.re is _URL else "")
+        return m["pre"] + self.digest(m["secret"])
 
     def _sub_pair(self, m: re.Match[str]) -> str:
         if m["dq"] is not None:
