@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from betcycle import argocd, crosscheck, manifests, render
-from betcycle.errors import UserErrors
+from betcycle.errors import UserError, UserErrors
 from betcycle.repo import load_repo
 from tests.conftest import git, write_tree
 
@@ -136,12 +136,15 @@ def test_app_project_name_follows_the_environments_project(example: Path) -> Non
 
 
 def test_an_app_named_root_is_refused(example: Path) -> None:
+    """Its Application <env>-root would overwrite the root app-of-apps: refused when the repo loads."""
     add_app(example, "root", envs=("dev",))
-    with pytest.raises(UserErrors) as e:
+    with pytest.raises((UserError, UserErrors)) as e:
         render.render(load_repo(example), ["dev"])
-    [err] = e.value.errors
-    assert err.message == "Application 'dev-root' of app 'root' is also rendered for the environment itself"
+    errors = e.value.errors if isinstance(e.value, UserErrors) else [e.value]
+    [err] = errors
+    assert err.message == "app name 'root' is reserved"
     assert err.path == "apps/root/app.yaml"
+    assert "root app-of-apps" in (err.hint or "")
 
 
 # --- headers ----------------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from betcycle import transaction
 from tests.conftest import git
 
 PROD = "environments/prod/apps/hello.yaml"
@@ -103,3 +105,118 @@ def test_rollback_skips_a_broken_version_in_history(repo_git: Path, cli) -> None
     assert code == 0, err
     assert "is not valid YAML; skipped" in out
     assert "rollback(prod): hello 3.0.0 → 1.0.0" in out
+
+
+# ---- a failure after the edit puts every file back (issue 8.4) -------------------------------------------
+
+
+def _branches(repo: Path) -> str:
+    return git(repo, "branch", "--format=%(refname:short)")
+
+
+def _set_image(cli, repo: Path, *options: str) -> tuple[int, str, str]:
+    return cli("--root", repo, "set-image", "hello", "--env", "prod", "--tag", "8.0.0", *options)
+
+
+def _assert_untouched(repo: Path, branches: str) -> None:
+    assert _status(repo) == "", "values file, manifests and PR body are all put back"
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert _branches(repo) == branches, "a branch made for the commit is removed again"
+
+
+def test_a_branch_git_refuses_after_the_edit_leaves_nothing_behind(repo_git: Path, cli) -> None:
+    git(repo_git, "branch", "deploy/x")  # `deploy` passes check-ref-format, but git can't create it now
+    branches = _branches(repo_git)
+    code, out, err = _set_image(cli, repo_git, "--commit", "--branch", "deploy")
+    assert code == 2 and out == ""
+    assert err.startswith("error: git switch failed: fatal: cannot lock ref 'refs/heads/deploy'")
+    assert "; nothing was changed (the " in err and "files already written were put back)" in err
+    _assert_untouched(repo_git, branches)
+    code, out, err = _set_image(cli, repo_git, "--commit", "--branch", "deploy-8")
+    assert code == 0, err
+    assert "committed " in out and _status(repo_git) == ""
+
+
+def test_a_failing_commit_is_undone_and_the_retry_commits(repo_git: Path, cli, tmp_path: Path) -> None:
+    hook = repo_git / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    body = tmp_path / "pr.md"
+    branches = _branches(repo_git)
+    code, out, err = _set_image(cli, repo_git, "--commit", "--branch", "deploy/hello-8", "--pr-body", body)
+    assert code == 2 and out == ""
+    assert err.startswith("error: git commit failed: hook says no; nothing was changed (the ")
+    _assert_untouched(repo_git, branches)
+    assert not body.exists(), "the PR body written for the failed commit is removed"
+    hook.unlink()
+    code, out, err = _set_image(cli, repo_git, "--commit", "--branch", "deploy/hello-8", "--pr-body", body)
+    assert code == 0, err
+    assert out.endswith("committed " + git(repo_git, "rev-parse", "HEAD")[:12] + " on deploy/hello-8\n")
+    assert body.is_file() and _status(repo_git) == ""
+
+
+def test_a_pr_body_that_cannot_be_written_restores_the_values_and_manifests(
+    repo_git: Path, cli, tmp_path: Path
+) -> None:
+    body = tmp_path / "pr.md"
+    os.mkfifo(body)  # passes the up-front check (a path in an existing folder), fails when written
+    code, out, err = _set_image(cli, repo_git, "--pr-body", body)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {body}: cannot write: not a regular file; nothing was changed (the ")
+    _assert_untouched(repo_git, _branches(repo_git))
+
+
+def test_a_failing_manifest_write_restores_the_values_file(
+    repo_git: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = transaction.atomic_write
+
+    def writer(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+        if path.name == "deployment-hello.yaml" and isinstance(data, str):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data, mode=mode)
+
+    monkeypatch.setattr(transaction, "atomic_write", writer)
+    code, out, err = _set_image(cli, repo_git, "--commit")
+    assert code == 2 and out == ""
+    assert err.startswith(
+        "error: environments/prod/manifests/hello/deployment-hello.yaml: cannot write: No space left on device; "
+        "nothing was changed (the "
+    )
+    _assert_untouched(repo_git, _branches(repo_git))
+    monkeypatch.setattr(transaction, "atomic_write", real)
+    code, out, err = _set_image(cli, repo_git, "--commit")
+    assert code == 0 and "committed " in out, err
+
+
+def test_a_read_only_manifests_folder_restores_the_values_file(repo_git: Path, cli) -> None:
+    folder = repo_git / "environments/prod/manifests/hello"
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):  # root (CAP_DAC_OVERRIDE) writes into read-only folders
+            pytest.skip("this user can write into read-only folders; the test above covers a failing write")
+        code, out, err = _set_image(cli, repo_git)
+    finally:
+        folder.chmod(0o755)
+    assert code == 2 and out == ""
+    assert err.startswith("error: environments/prod/manifests/hello: folder is not writable")
+    _assert_untouched(repo_git, _branches(repo_git))
+
+
+def test_ctrl_c_during_a_release_puts_every_file_back(
+    repo_git: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = transaction.atomic_write
+    calls = {"n": 0}
+
+    def writer(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the values file and one manifest are written
+            raise KeyboardInterrupt
+        real(path, data, mode=mode)
+
+    monkeypatch.setattr(transaction, "atomic_write", writer)
+    code, out, err = _set_image(cli, repo_git, "--commit")
+    assert (code, out) == (130, "")
+    assert err == "interrupted: nothing was changed (the 2 files already written were put back)\n"
+    _assert_untouched(repo_git, _branches(repo_git))

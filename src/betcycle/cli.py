@@ -254,8 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    except KeyboardInterrupt as exc:  # writers raise transaction.Interrupted saying what was (not) changed
+        detail = str(exc)
+        sys.stderr.write(f"interrupted: {detail}\n" if detail else "interrupted\n")
         return 130
     except Exception:
         if args.debug or os.environ.get("BETCYCLE_DEBUG"):

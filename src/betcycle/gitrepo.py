@@ -36,7 +36,8 @@ def _run(root: Path, *args: str, input: bytes | None = None) -> subprocess.Compl
             input=input,
             capture_output=True,
             check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            # pathspecs are file names, never patterns or magic (":(top)…"), whatever a name looks like
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"},
         )
     except FileNotFoundError:
         raise UserError(
@@ -87,6 +88,15 @@ def read_blobs(root: Path, specs: list[str]) -> dict[str, str]:
     """`REV:PATH` -> text for every spec that exists, in one `git cat-file --batch` call."""
     if not specs:
         return {}
+    for spec in specs:
+        # cat-file reads one object name per line: a committed file name holding a line break would make it
+        # answer for other objects (any file at any revision) in that file's place
+        if "\n" in spec or "\0" in spec:
+            raise UserError(
+                "a file name contains a line break; betcycle refuses to read it from git",
+                path=repr(spec.split(":", 1)[-1]),
+                hint="rename the file (git mv) so its name is one line",
+            )
     proc = _run(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode())
     if proc.returncode != 0:
         raise UserError(f"git cat-file failed: {proc.stderr.decode().strip()}")

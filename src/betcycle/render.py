@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import stat
 import traceback
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,12 +21,12 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
-from betcycle import argocd, schemacheck, values
+from betcycle import argocd, safepaths, schemacheck, transaction, values
 from betcycle.errors import UserError, UserErrors
 from betcycle.findings import json_path
 from betcycle.repo import Chart, Environment, Repo, sub_lines
 from betcycle.resources import Resource
-from betcycle.yamlio import HEADER_MARK, atomic_write, dump, load_all_with_lines
+from betcycle.yamlio import HEADER_MARK, dump, load_all_with_lines
 
 
 @dataclass
@@ -284,7 +286,19 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
             if not res.name:
                 errors.append(UserError(f"rendered {res.kind} has no metadata.name", path=template_rel))
                 continue
-            out = f"{env.manifests_dir}/{app_name}/{res.kind.lower()}-{res.name}.yaml"
+            meta = res.metadata
+            try:  # the output path is made of checked names only: a kind like "../../x" can't steer it
+                file_name = safepaths.object_file_name(doc["kind"], meta["name"], meta.get("namespace"))
+            except safepaths.UnsafeName as exc:
+                errors.append(
+                    UserError(
+                        f"{exc.message} (rendering {env.name}/{app_name}, object at output line {line})",
+                        path=template_rel,
+                        hint=exc.hint,
+                    )
+                )
+                continue
+            out = f"{env.manifests_dir}/{app_name}/{file_name}"
             if out in owners:
                 errors.append(
                     UserError(
@@ -312,6 +326,7 @@ def render(
     """
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)
+    _check_inputs(repo, envs, app_names)
     result = RenderResult()
     errors: list[UserError] = []
     for env in envs:
@@ -340,6 +355,31 @@ def render(
     return result
 
 
+def _check_inputs(repo: Repo, envs: list[Environment], app_names: list[str] | None) -> None:
+    """Names that become output folders are valid, and no input the render reads (values files, chart
+    templates and their includes) is a symbolic link to something outside the repository."""
+    errors: list[UserError] = []
+    inputs: set[str] = set()
+    for env in envs:
+        deployed = {a: ea for a, ea in repo.env_apps.get(env.name, {}).items()}
+        named = [*deployed, *(app_names or [])]
+        for what, name, file in [
+            ("environment", env.name, env.file),
+            *[("app", a, repo.apps[a].file) for a in named if a in repo.apps],
+        ]:
+            try:
+                safepaths.check_label(f"{what} name", name)
+            except safepaths.UnsafeName as exc:
+                errors.append(UserError(exc.message, path=file, hint=exc.hint))
+        inputs.add(env.file)
+        for a, ea in deployed.items():
+            if app_names is None or a in app_names:
+                inputs |= {ea.file, repo.apps[a].file, repo.charts[repo.apps[a].chart].dir}
+    for rel in sorted(inputs):
+        errors += safepaths.check_links_inside(repo.root, rel)
+    _raise_all(errors)
+
+
 def _render_argocd(
     repo: Repo, env: Environment, autoscaled: frozenset[str], result: RenderResult
 ) -> list[UserError]:
@@ -347,7 +387,12 @@ def _render_argocd(
     errors: list[UserError] = []
     owners: dict[str, argocd.ArgoObject] = {}
     for obj in argocd.objects(repo, env, autoscaled):
-        out = f"{env.manifests_dir}/{argocd.ARGOCD_DIR}/{obj.file_name}"
+        try:  # names built from the environment's project and app names: checked like any object's
+            file_name = safepaths.object_file_name(obj.doc["kind"], obj.doc["metadata"]["name"])
+        except safepaths.UnsafeName as exc:
+            errors.append(UserError(exc.message, path=env.file, hint=exc.hint))
+            continue
+        out = f"{env.manifests_dir}/{argocd.ARGOCD_DIR}/{file_name}"
         if out in owners:
             # e.g. an app named "root": its Application would overwrite the environment's root Application
             other = owners[out].app
@@ -383,44 +428,64 @@ def _autoscaled(repo: Repo, env: Environment, deployed: list[str], result: Rende
     return frozenset(a for a in found if a)
 
 
-def _generated_files(root: Path, rel_dir: str) -> tuple[list[str], list[str]]:
-    """(files with our header, hand-written files) under rel_dir."""
-    base = root / rel_dir
-    generated: list[str] = []
-    other: list[str] = []
-    if not base.is_dir():
-        return generated, other
-    for p in sorted(base.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
-            continue
-        rel = p.relative_to(root).as_posix()
-        try:
-            with p.open(encoding="utf-8") as fh:
-                first = fh.readline()
-        except (OSError, UnicodeDecodeError):
-            first = ""
-        (generated if first.startswith(HEADER_MARK) else other).append(rel)
-    return generated, other
-
-
 def _owned(path: str, owned_dirs: list[str]) -> bool:
     return any(path.startswith(d + "/") for d in owned_dirs)
+
+
+def _output_path(root: Path, rel: str) -> Path:
+    """`root/rel` for a rendered file: inside its environment's manifests folder, with no link on the way."""
+    return safepaths.output_path(root, rel, "/".join(rel.split("/")[:3]))
+
+
+def _current_text(path: Path, rel: str) -> str | None:
+    """The text of an existing output file (None: there is none); anything but a regular file is refused."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(
+            "is a folder where the render writes a file", path=rel, hint="move the folder out of manifests/"
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError("is not a regular file (a FIFO, socket or device)", path=rel, hint="remove it")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ""  # not what the render writes, so it is stale
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror}", path=rel) from None
+
+
+def _raise_all(errors: list[UserError]) -> None:
+    if errors:  # one symlinked folder shows up once, not once per file below it
+        raise UserErrors(list({str(e): e for e in errors}.values()))
 
 
 def compare(root: Path, result: RenderResult) -> list[FileChange]:
     """What differs between the render and the files on disk (the --check report)."""
     changes = []
+    errors: list[UserError] = []
     for rel, text in sorted(result.files.items()):
-        p = root / rel
-        if not p.exists():
+        try:
+            current = _current_text(_output_path(root, rel), rel)
+        except UserError as exc:
+            errors.append(exc)
+            continue
+        if current is None:
             changes.append(FileChange(rel, "missing"))
-        elif p.read_text(encoding="utf-8") != text:
+        elif current != text:
             changes.append(FileChange(rel, "stale"))
     for d in result.owned_dirs:
-        generated, _ = _generated_files(root, d)
+        try:
+            generated = safepaths.scan_owned(root, d, HEADER_MARK).generated
+        except UserError as exc:
+            errors.append(exc)
+            continue
         for rel in generated:
             if rel not in result.files and _owned(rel, result.owned_dirs):
                 changes.append(FileChange(rel, "extra"))
+    _raise_all(errors)
     return sorted({(c.path, c.state): c for c in changes}.values(), key=lambda c: c.path)
 
 
@@ -428,26 +493,86 @@ def hand_written(root: Path, result: RenderResult) -> list[str]:
     """Files in the rendered folders that betcycle did not generate (kept as they are, never deleted)."""
     kept: list[str] = []
     for d in result.owned_dirs:
-        kept += _generated_files(root, d)[1]
+        kept += safepaths.scan_owned(root, d, HEADER_MARK).other
     return sorted(set(kept))
 
 
-def write(root: Path, result: RenderResult) -> list[FileChange]:
-    """Bring the files on disk in line with the render; returns the changes made."""
-    changes = compare(root, result)
+@dataclass
+class _Op:
+    change: FileChange
+    path: Path
+    before: transaction.Snapshot
+
+
+def _prepare(root: Path, changes: list[FileChange]) -> list[_Op]:
+    """Every change's path checked, its original read into memory and its folder found writable, before
+    any file is touched: a read-only environment folder stops the run before another one is written."""
+    ops: list[_Op] = []
+    errors: list[UserError] = []
     for change in changes:
-        if change.state != "extra":
-            atomic_write(root / change.path, result.files[change.path])
-    for change in changes:
-        if change.state == "extra":
-            (root / change.path).unlink()
-    # remove folders emptied by deletions (removed apps)
+        try:
+            path = _output_path(root, change.path)
+            before = transaction.Snapshot.of(path)
+        except UserError as exc:
+            errors.append(exc)
+            continue
+        except OSError as exc:
+            errors.append(UserError(f"cannot read: {exc.strerror}", path=change.path))
+            continue
+        folder = path.parent
+        while not os.path.lexists(folder):
+            folder = folder.parent
+        rel_folder = folder.relative_to(root).as_posix()
+        if not folder.is_dir():
+            errors.append(
+                UserError("is a file where the render needs a folder", path=rel_folder, hint="move it away")
+            )
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            errors.append(
+                UserError(
+                    "folder is not writable",
+                    path=rel_folder,
+                    hint=f"make it writable (chmod u+w {rel_folder}) and render again",
+                )
+            )
+        ops.append(_Op(change, path, before))
+    _raise_all(errors)
+    return ops
+
+
+def _apply(root: Path, result: RenderResult, ops: list[_Op], txn: transaction.Transaction) -> None:
+    for op in ops:
+        if op.change.state != "extra":
+            txn.write(op.path, result.files[op.change.path], before=op.before)
+    for op in ops:
+        if op.change.state == "extra":
+            txn.delete(op.path, before=op.before)
+    # remove folders emptied by deletions (removed apps); no links below them (compare checked)
     for d in result.owned_dirs:
         base = root / d
-        if base.is_dir():
-            for sub in [*sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True), base]:
-                if not any(sub.iterdir()):
-                    sub.rmdir()
+        if base.is_dir() and not base.is_symlink():
+            for folder, _, _ in os.walk(base, topdown=False):
+                if not any(Path(folder).iterdir()):
+                    txn.rmdir(Path(folder))
+
+
+def write(
+    root: Path, result: RenderResult, *, txn: transaction.Transaction | None = None
+) -> list[FileChange]:
+    """Bring the files on disk in line with the render, all or nothing; returns the changes made.
+
+    Holds the repository's render lock. Every path is checked and every original read first; a failure (or
+    Ctrl-C) part-way puts back what was already changed. With `txn`, the changes join that transaction and
+    the caller rolls back (a release edit undoes its values file too).
+    """
+    with transaction.lock(root, "betcycle render"):
+        changes = compare(root, result)
+        ops = _prepare(root, changes)
+        if txn is not None:
+            _apply(root, result, ops, txn)
+        else:
+            with transaction.all_or_nothing(root) as own:
+                _apply(root, result, ops, own)
     return changes
 
 

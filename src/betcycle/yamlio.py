@@ -8,9 +8,11 @@ every value. Round-trip edits (comments kept) live in `yamledit.py` with ruamel.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -224,14 +226,36 @@ def pyyaml_dump(doc: Any) -> str:
     )
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
+def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see half a file.
+
+    The file keeps its permission bits (or gets `mode`); a new file gets 0666 less the umask (0644 usually),
+    as `open()` would give it, not tempfile's 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if mode is None:
+        try:
+            st = os.stat(path)
+            mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+        except FileNotFoundError:
+            mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        # the name stays within the 255-character limit however long path.name is
+        tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
+            break
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+    else:  # pragma: no cover
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            if mode is not None:
+                os.chmod(tmp, mode)
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

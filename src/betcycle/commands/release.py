@@ -2,7 +2,9 @@
 environment by editing its values file in place (comments and layout kept), re-render that app, and
 optionally commit the result on a branch with a PR body that carries the diff summary.
 
-Every path is all-or-nothing: if the re-render fails, the values file is restored and nothing is written.
+Every path is all-or-nothing: the options are checked before any file is touched, and any failure after the
+edit (the re-render, a manifest or PR-body write, the commit, Ctrl-C) puts back every file it touched (values
+file, manifests, PR body) and undoes the branch and staging, so a retry behaves like the first try.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import gitrepo, render, yamledit
+from betcycle import gitrepo, render, transaction, yamledit
 from betcycle.errors import UserError
 from betcycle.repo import EnvApp, Repo, load_repo, unknown_name
-from betcycle.yamlio import atomic_write
 
 #: values keys `promote --all-values` copies besides image.tag (charts may narrow this in chart.yaml)
 DEFAULT_PROMOTABLE = ("image", "env", "config")
@@ -50,21 +51,18 @@ def _current_tag(repo: Repo, env: str, app: str) -> str | None:
     return str(tag) if tag else None
 
 
-def _apply(root: Path, ea: EnvApp, edits: list[tuple[list[str], Any]], out: TextIO) -> None:
-    """Write the edited values file, re-render the app in that env; restore the file on any error."""
+def _apply(
+    root: Path, ea: EnvApp, edits: list[tuple[list[str], Any]], txn: transaction.Transaction, out: TextIO
+) -> None:
+    """Write the edited values file and re-render the app in that env, both inside `txn`."""
     path = root / ea.file
-    original = path.read_text(encoding="utf-8")
-    text = original
+    text = path.read_text(encoding="utf-8")
     for keys, value in edits:
         text, _ = yamledit.set_value(text, ea.file, keys, value)
-    try:
-        atomic_write(path, text)
-        repo = load_repo(root)
-        result = render.render(repo, [ea.env], [ea.app])
-    except BaseException:
-        atomic_write(path, original)
-        raise
-    for change in render.write(root, result):
+    txn.write(path, text)
+    repo = load_repo(root)
+    result = render.render(repo, [ea.env], [ea.app])
+    for change in render.write(root, result, txn=txn):
         verb = {"missing": "created", "stale": "updated", "extra": "deleted"}[change.state]
         out.write(f"{verb}: {change.path}\n")
 
@@ -80,35 +78,70 @@ def _release(
     pr_body: Path | None,
     out: TextIO,
 ) -> int:
-    """Check the paths may be committed, apply the edits and re-render, then report/commit."""
+    """Check the paths may be committed, apply the edits and re-render, then report/commit: all or nothing.
+
+    What it did is printed only once everything succeeded; a failure says what was put back instead.
+    """
     base_rev = _precheck_commit(root, ea, commit)
-    _apply(root, ea, edits, out)
-    return _finish(root, edit, commit=commit, branch=branch, pr_body=pr_body, out=out, base_rev=base_rev)
+    log = io.StringIO()
+    with (
+        transaction.lock(root, "betcycle " + edit.summary.split("(", 1)[0]),
+        transaction.all_or_nothing(root) as txn,
+    ):
+        _apply(root, ea, edits, txn, log)
+        _finish(root, edit, txn, commit=commit, branch=branch, pr_body=pr_body, out=log, base_rev=base_rev)
+    out.write(log.getvalue())
+    return 0
 
 
 def _finish(
     root: Path,
     edit: Edit,
+    txn: transaction.Transaction,
     *,
     commit: bool,
     branch: str | None,
     pr_body: Path | None,
     out: TextIO,
     base_rev: str | None,
-) -> int:
+) -> None:
     out.write(edit.summary + "\n")
     if not (pr_body or commit):
-        return 0
+        return
     body = _pr_body(root, edit, base_rev)
     if pr_body:
-        atomic_write(pr_body, body)
+        txn.write(pr_body, body)
         out.write(f"PR body written to {pr_body}\n")
     if commit:
         paths = [edit.file, f"environments/{edit.env}/manifests"]
-        sha = gitrepo.commit_paths(root, branch, paths, f"{edit.summary}\n\n{_short_diff(body)}")
         where = branch or gitrepo.git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+        sha = _commit(root, txn, branch, paths, f"{edit.summary}\n\n{_short_diff(body)}")
         out.write(f"committed {sha[:12]} on {where}\n")
-    return 0
+
+
+def _commit(
+    root: Path, txn: transaction.Transaction, branch: str | None, paths: list[str], message: str
+) -> str:
+    """Commit `paths` (on a new `branch`); on any failure switch back, drop the branch and unstage, so the
+    transaction's rollback leaves `git status` as it was. Once the commit exists, the files are final."""
+    head = gitrepo.resolve(root, "HEAD")
+    start = gitrepo.git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    try:
+        sha = gitrepo.commit_paths(root, branch, paths, message)
+    except BaseException as exc:
+        if isinstance(exc, UserError):
+            exc.hint = "fix what git says (a hook, the branch, git's identity), then run the same command again"
+        if head is not None and gitrepo.resolve(root, "HEAD") != head:
+            txn.keep()  # the commit was made (Ctrl-C after it): keep it and its files
+            raise
+        if branch and gitrepo.git(root, "rev-parse", "--abbrev-ref", "HEAD", check=False).strip() != start:
+            gitrepo.git(root, "switch", "-q", start, check=False)
+        if branch and branch != start:
+            gitrepo.git(root, "branch", "-q", "-D", branch, check=False)
+        gitrepo.git(root, "reset", "-q", "--", *paths, check=False)
+        raise
+    txn.keep()
+    return sha
 
 
 def _pr_body(root: Path, edit: Edit, base_rev: str | None) -> str:
