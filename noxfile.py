@@ -1,4 +1,4 @@
-"""BetCycle's tasks. `nox` alone runs lint, test, render --check and validate (what CI runs).
+"""BetCycle's tasks. `nox` alone runs lint, test, app_tests, render --check and validate (what CI runs).
 
 Sessions reuse their virtualenvs and use uv when it is installed, so warm runs take seconds.
 """
