@@ -20,13 +20,15 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+import yaml
 
-from betcycle import argocd, safepaths, schemacheck, transaction, values
+from betcycle import argocd, safepaths, schemacheck, transaction, values, yamlemit
 from betcycle.errors import UserError, UserErrors
 from betcycle.findings import json_path
 from betcycle.repo import Chart, Environment, Repo, sub_lines
 from betcycle.resources import Resource
-from betcycle.yamlio import HEADER_MARK, dump, load_all_with_lines
+from betcycle.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
+from betcycle.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines
 
 
 @dataclass
@@ -44,21 +46,120 @@ class FileChange:
     state: str  # "stale" | "missing" | "extra"
 
 
-def _toyaml(value: Any, indent: int = 0) -> str:
-    text = dump(value).rstrip("\n")
-    if indent:
-        pad = " " * indent
-        text = "\n".join(pad + line if line else line for line in text.splitlines())
-    return text
+# Template filters. Values come from pull requests, so anything a template interpolates must reach the YAML
+# parser as one scalar or one whole sub-tree, never as text that can end a line or open a key
+# (docs/rendering.md, "Template filters"). Every filter below emits printable ASCII only, with "\n" as its
+# only line break, so no character a value carries can start a new YAML line, be folded by a YAML 1.1
+# reader (NEL, LS, PS) or be split by `indent` (str.splitlines splits on \x0b, \x1c, \u2028, ...).
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII except '"' and backslash
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+_NOT_PLAIN = re.compile(r"[^ !#-\[\]-~]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}" if code < 0x10000 else f"\\U{code:08X}"
+
+
+def yaml_string(text: str) -> str:
+    """`text` as one double-quoted YAML scalar that reads back as exactly `text` (YAML 1.1 and 1.2)."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return f'"{text}"'
+    return '"' + _NOT_PLAIN.sub(_escape_char, text) + '"'
+
+
+def _scalar_text(value: Any, filter_name: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise jinja2.exceptions.FilterArgumentError(
+        f"{filter_name} takes a string, number, boolean or null, not a {type(value).__name__}: "
+        "emit structures with `| toyaml`"
+    )
 
 
 def _quote(value: Any) -> str:
     """A double-quoted YAML string; booleans as true/false and None as "" (not Python's True/None)."""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif value is None:
-        value = ""
-    return json.dumps(str(value))
+    return yaml_string(_scalar_text(value, "quote"))
+
+
+def _yamlkey(value: Any) -> str:
+    """A mapping key: always one quoted scalar, whatever the text (`a: b`, a newline, `? x`...)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise jinja2.exceptions.FilterArgumentError(f"yamlkey takes a string, not a {type(value).__name__}")
+    return yaml_string(str(value))
+
+
+def _toyaml(value: Any, indent: int = 0) -> str:
+    """A value as YAML: a mapping or list as a block sub-tree (keys quoted where needed), a scalar quoted."""
+    if isinstance(value, dict | list) and value:
+        text = _block_yaml(value)
+    elif isinstance(value, dict | list):
+        text = "{}" if isinstance(value, dict) else "[]"
+    elif isinstance(value, str):
+        text = yaml_string(value)
+    else:  # a number, boolean or null, written as in a manifest (`.nan`, not JSON's `NaN`)
+        text = dump({"v": value}).removeprefix("v: ").rstrip("\n")
+    return _indent(text, indent, first=True) if indent else text
+
+
+class _ToyamlDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Block YAML for embedding: a string that isn't one line of printable ASCII is double-quoted with
+    escapes (never a `|` block, a folded quoted scalar or a `...` end marker, whose meaning depends on the
+    lines and indentation around them)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = None if _ONE_ASCII_LINE.fullmatch(data) else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ONE_ASCII_LINE = re.compile(r"[ -~]*")
+_ToyamlDumper.add_representer(str, _represent_str)
+
+
+def _block_yaml(value: Any) -> str:
+    """`value` (a non-empty map or list) as block YAML read back exactly by PyYAML, which parses the
+    template output; `dump` writes the manifest itself afterwards."""
+    try:  # the fast emitter writes only plain or single-quoted ASCII lines and clean `|` blocks: safe to nest
+        return yamlemit.emit(value, YAML12_NOT_STR).rstrip("\n")
+    except yamlemit.Fallback:
+        pass
+    text: str = yaml.dump(
+        value,
+        Dumper=_ToyamlDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=False,
+        width=10_000,
+    )
+    return text.rstrip("\n").removesuffix("\n...")
+
+
+def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    """Jinja's `indent`, splitting on "\n" only: str.splitlines would also split on characters that are
+    text inside a YAML scalar (\x0b, \x1c-\x1e, \x85, \u2028, \u2029) and inject the indentation."""
+    pad = width if isinstance(width, str) else " " * width
+    lines = str(s).split("\n")
+    out = [lines[0], *(pad + line if line or blank else line for line in lines[1:])]
+    text = "\n".join(out)
+    return pad + text if first else text
+
+
+def _yaml_safe_json(obj: Any, **kwargs: Any) -> str:
+    """JSON (a YAML flow value) in printable ASCII: Jinja's `tojson` writes characters beyond the BMP as
+    surrogate-pair escapes, which YAML readers refuse; here every non-ASCII character is one YAML escape."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    return _NON_ASCII.sub(_escape_char, text)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
 def _sha256(value: Any) -> str:
@@ -80,7 +181,10 @@ def _jinja_env(templates_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(toyaml=_toyaml, quote=_quote, sha256=_sha256, b64enc=_b64enc)
+    env.filters.update(
+        toyaml=_toyaml, quote=_quote, yamlkey=_yamlkey, indent=_indent, sha256=_sha256, b64enc=_b64enc
+    )
+    env.policies["json.dumps_function"] = _yaml_safe_json  # `tojson`: the same text, YAML-safe
     return env
 
 
@@ -259,6 +363,9 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
             continue
         try:
             docs = load_all_with_lines(text, template_rel)
+        except DuplicateKeyError as exc:
+            errors.append(_duplicate_key(exc, text, template_path, template_rel, f"{env.name}/{app_name}"))
+            continue
         except UserError as exc:
             out_line = exc.line or 0
             rendered = text.splitlines()
@@ -315,6 +422,35 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
     if errors:
         raise UserErrors(errors)
     return files, resources
+
+
+def _duplicate_key(
+    exc: DuplicateKeyError, text: str, template_path: Path, template_rel: str, where: str
+) -> UserError:
+    """A key the rendered output repeats, at the template line that wrote it when that line is plain text.
+
+    The output is parsed strictly (yamlio.StrictLoader): a repeated key would otherwise silently replace
+    the first, which is how text spliced in from a value could override `replicas` or a pod template.
+    """
+    out = text.split("\n")
+    shown = out[exc.line - 1].strip() if exc.line and 0 < exc.line <= len(out) else ""
+    try:
+        source = template_path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        source = []
+    # the line as the template wrote it (`replicas: 3`), else the one template line writing this key
+    same = [n for n, t in enumerate(source, 1) if t.strip() == shown]
+    if len(same) != 1:
+        prefix = f"{exc.key}:" if isinstance(exc.key, str) else None
+        same = [n for n, t in enumerate(source, 1) if prefix and t.strip().startswith(prefix)]
+    return UserError(
+        f"rendered output repeats the key {exc.key!r} ({where}, output line {exc.line}: {shown!r}; "
+        f"first on output line {exc.first_line})",
+        path=template_rel,
+        line=same[-1] if len(same) == 1 else None,
+        hint="YAML would keep only the last one: write each key once, and emit values with `| quote`, "
+        "keys with `| yamlkey` and whole maps with `| toyaml` so a value can't add keys",
+    )
 
 
 def render(

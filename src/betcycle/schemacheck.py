@@ -100,6 +100,17 @@ def check(
                     UserError(f"{prefix}unknown key {full!r}", path=file, line=line, hint=hint or None)
                 )
             continue
+        if kind == "PropertyNames" and isinstance(err.kind.error.instance, str):
+            # a refused map key: name the key and the layer that set it, not the map's first definition
+            inner = err.kind.error
+            file, line = where((*key, inner.instance))
+            rule = _schema_at(schema, list(inner.schema_path)[:-1]) if schema else None
+            described = rule.get("description") if isinstance(rule, dict) else None
+            detail = inner.message.removeprefix(json.dumps(inner.instance, ensure_ascii=False)).strip()
+            message = f"key {inner.instance!r} {detail}"
+            hint = described if isinstance(described, str) else None
+            errors.append(UserError(f"{prefix}{at}: {message}", path=file, line=line, hint=hint))
+            continue
         file, line = where(key)
         message = err.message
         if kind == "Enum" and isinstance(err.instance, str):

@@ -42,7 +42,55 @@ PathKey = tuple[str | int, ...]
 LineMap = dict[PathKey, int]
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, mark: yaml.Mark) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+        self.first_line = first_line
+        self.problem_mark = mark
+
+
+class DuplicateKeyError(UserError):
+    """A mapping names the same key twice (YAML 1.1 keeps the last one; we refuse, as go-yaml v3 does)."""
+
+    def __init__(self, key: Any, first_line: int, *, path: str, line: int) -> None:
+        super().__init__(
+            f"duplicate key {key!r} (first defined on line {first_line})",
+            path=path,
+            line=line,
+            hint="YAML would keep only the last one; remove or merge the duplicates",
+        )
+        self.key = key
+        self.first_line = first_line
+
+
+class StrictLoader(FastLoader):
+    """FastLoader that refuses duplicate keys in a mapping.
+
+    PyYAML keeps the last of two equal keys, so text spliced into a template could override a key the
+    template wrote (`replicas`, a whole pod `template`) and still parse. Keys are compared as constructed
+    values (`"a"` and `a` are the same key, `1` and `"1"` are not); keys pulled in by a `<<` merge may be
+    overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], key_node.start_mark)
+                seen[key] = line
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
 def _yaml_error(exc: yaml.YAMLError, path: str) -> UserError:
+    if isinstance(exc, _DuplicateKey):
+        return DuplicateKeyError(exc.key, exc.first_line, path=path, line=exc.problem_mark.line + 1)
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -80,20 +128,23 @@ _YAML12_NOT_STR = re.compile(
 
 #: yaml-rs 0.1 reads even a quoted '2024-01-01' as a date (found by the differential test): PyYAML decides
 _DATE_LIKE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+#: line breaks in YAML 1.1 only (NEL, LS, PS): PyYAML folds them inside scalars, YAML 1.2 keeps them as text
+_YAML11_BREAKS = re.compile("[\x85\u2028\u2029]")
 
 
 def _fast_load_one(text: str) -> tuple[bool, Any]:
     """(True, document) when the Rust parser read this single-document text without complaint."""
-    if _yaml_rs is None or _DATE_LIKE.search(text):
+    if _yaml_rs is None or _DATE_LIKE.search(text) or _YAML11_BREAKS.search(text):
         return False, None
     try:
-        return True, _yaml_rs.loads(text)
+        # duplicate keys are an error on both paths (the default, pinned here): PyYAML then reports the line
+        return True, _yaml_rs.loads(text, duplicate_key_policy=_yaml_rs.DuplicateKeyPolicy.Error)
     except Exception:  # any error: PyYAML decides, and reports it with a line
         return False, None
 
 
 def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> list[tuple[Any, int]]:
-    """Like load_all, but each document comes with the line it starts on.
+    """Like load_all, but each document comes with the line it starts on; a duplicate key is an error.
 
     `generated`: the text is one document written by `dump()` (a rendered manifest), so the fast parser
     reads it exactly as YAML 1.1 would.
@@ -113,7 +164,7 @@ def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> lis
             1,
         )
         return [(doc, start)]
-    loader = FastLoader(text)
+    loader = StrictLoader(text)
     out: list[tuple[Any, int]] = []
     try:
         while loader.check_node():
