@@ -220,3 +220,22 @@ def test_ctrl_c_during_a_release_puts_every_file_back(
     assert (code, out) == (130, "")
     assert err == "interrupted: nothing was changed (the 2 files already written were put back)\n"
     _assert_untouched(repo_git, _branches(repo_git))
+
+
+def test_a_symlinked_values_file_is_refused_before_it_is_edited(repo_git: Path, cli, tmp_path: Path) -> None:
+    real = repo_git / "environments/prod/apps/real-hello.yaml.txt"
+    (repo_git / PROD).rename(real)
+    (repo_git / PROD).symlink_to(real.name)
+    git(repo_git, "add", "-A")
+    git(repo_git, "commit", "-qm", "a linked values file")
+    before = real.read_text()
+    code, out, err = _set_image(cli, repo_git)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {PROD}: is a symbolic link (to real-hello.yaml.txt); betcycle writes")
+    assert (repo_git / PROD).is_symlink() and real.read_text() == before
+    assert _status(repo_git) == ""
+
+
+def test_a_missing_root_is_reported_by_loading_not_by_the_lock(tmp_path: Path, cli) -> None:
+    code, _, err = cli("--root", tmp_path / "nowhere", "render")
+    assert code == 2 and "lock" not in err

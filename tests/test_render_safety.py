@@ -127,9 +127,9 @@ def _move_out(example: Path, tmp_path: Path, rel: str) -> Path:
 @pytest.mark.parametrize(
     ("rel", "message"),
     [
-        ("environments/dev/manifests", "is a symbolic link (to {target}); betcycle render writes"),
-        (DEV, "is a symbolic link (to {target}); betcycle render writes"),
-        (f"{DEV}/deployment-hello.yaml", "is a symbolic link (to {target}); betcycle render writes"),
+        ("environments/dev/manifests", "is a symbolic link (to {target}); betcycle writes and"),
+        (DEV, "is a symbolic link (to {target}); betcycle writes and"),
+        (f"{DEV}/deployment-hello.yaml", "is a symbolic link (to {target}); betcycle writes and"),
         # the environment's own files are inputs: read through a link outside the repository, refused as such
         ("environments/dev", "is a symbolic link to {target}, outside the repository; render reads only"),
     ],
@@ -420,3 +420,15 @@ def test_a_committed_file_name_with_a_line_break_cannot_steer_git_cat_file(repo_
         "error: 'environments/dev/manifests/hello/x\\nHEAD:secret.txt\\n.yaml': a file name"
     )
     assert "hunter2" not in out + err
+
+
+def test_diff_reports_a_linked_template_once_and_never_its_target(
+    repo_git: Path, cli, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2\n")
+    (repo_git / "charts/service/templates/_x.j2").symlink_to(secret)
+    code, out, err = cli("--root", repo_git, "diff", "--base", "HEAD")
+    assert code == 2
+    assert err.count("is a symbolic link to") == 1, "one error, not one per environment"
+    assert err.endswith("1 input error(s)\n") and "hunter2" not in out + err

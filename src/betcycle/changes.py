@@ -116,8 +116,8 @@ def head_resources(repo: Repo, scope: Scope) -> list[Resource]:
             errors += exc.errors
             continue
         out += [r for r in result.resources if scope.covers(env.name, r.app or ARGO)]
-    if errors:
-        raise UserErrors(errors)
+    if errors:  # a chart or app shared by several environments fails once, not once per environment
+        raise UserErrors(list({str(e): e for e in errors}.values()))
     return out
 
 

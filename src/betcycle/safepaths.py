@@ -97,8 +97,8 @@ def symlink_error(root: Path, link: Path) -> UserError:
     except OSError:  # pragma: no cover - it was a link a moment ago
         target = "?"
     return UserError(
-        f"is a symbolic link (to {target}); betcycle render writes and deletes only real files and folders "
-        "here, never through a link",
+        f"is a symbolic link (to {target}); betcycle writes and deletes only real files and folders here, "
+        "never through a link",
         path=rel,
         hint="replace the link with a real folder or file (or remove it) and render again",
     )

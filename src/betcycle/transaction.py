@@ -48,7 +48,8 @@ class Snapshot:
         except FileNotFoundError:
             return cls(None, None)
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            raise OSError(errno.EINVAL, what, str(path))
         return cls(path.read_bytes(), stat.S_IMODE(st.st_mode))
 
 
@@ -264,9 +265,11 @@ def lock(root: Path, what: str, *, shared: bool = False) -> Iterator[None]:
                 path=rel,
                 hint="remove it; betcycle creates it as a plain file",
             ) from None
-        if not shared:
+        if not shared and exc.errno != errno.ENOENT:
             raise UserError(f"cannot create the lock file: {exc.strerror}", path=rel) from None
-        fd = -1  # a read-only checkout: nobody writes it through betcycle, so a reader needs no lock
+        # a read-only checkout (nobody writes it through betcycle, so a reader needs no lock), or no such
+        # folder (loading the repository says so next)
+        fd = -1
     if fd < 0:
         yield
         return

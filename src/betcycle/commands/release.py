@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import gitrepo, render, transaction, yamledit
+from betcycle import gitrepo, render, safepaths, transaction, yamledit
 from betcycle.errors import UserError
 from betcycle.repo import EnvApp, Repo, load_repo, unknown_name
 
@@ -55,6 +55,7 @@ def _apply(
     root: Path, ea: EnvApp, edits: list[tuple[list[str], Any]], txn: transaction.Transaction, out: TextIO
 ) -> None:
     """Write the edited values file and re-render the app in that env, both inside `txn`."""
+    safepaths.check_no_links(root, ea.file)  # edited in place, so never through a link (issue 8)
     path = root / ea.file
     text = path.read_text(encoding="utf-8")
     for keys, value in edits:
@@ -130,7 +131,9 @@ def _commit(
         sha = gitrepo.commit_paths(root, branch, paths, message)
     except BaseException as exc:
         if isinstance(exc, UserError):
-            exc.hint = "fix what git says (a hook, the branch, git's identity), then run the same command again"
+            exc.hint = (
+                "fix what git says (a hook, the branch, git's identity), then run the same command again"
+            )
         if head is not None and gitrepo.resolve(root, "HEAD") != head:
             txn.keep()  # the commit was made (Ctrl-C after it): keep it and its files
             raise
