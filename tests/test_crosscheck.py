@@ -250,7 +250,7 @@ def test_application_naming_a_missing_project() -> None:
     res = manifests.parse(text, "m.yaml", env="prod")
     [finding] = check_environment(res)
     assert finding.message == "spec.project 'prod' names no AppProject in namespace argocd"
-    assert finding.hint == "render the AppProject, or use one of: prod-web"
+    assert finding.hint == "did you mean 'prod-web'? Or render the AppProject"
 
 
 def test_destination_and_source_outside_the_project() -> None:

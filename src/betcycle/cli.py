@@ -70,7 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra CRD schemas, looked up after the repository's schemas/crds "
         "(default: $BETCYCLE_SCHEMA_CACHE, else ~/.cache/betcycle/schemas)",
     )
-    p.add_argument("--no-policies", action="store_true", help="skip the policies in policies/")
+    p.add_argument(
+        "--checks",
+        metavar="LIST",
+        help="the stages to run, comma-separated: schema, crossref, policy (default: all)",
+    )
+    p.add_argument(
+        "--no-policies", action="store_true", help="skip the policies (same as leaving out policy)"
+    )
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="KIND/[NAMESPACE/]NAME",
+        help="an object that exists outside the files, e.g. ServiceAccount/web (repeatable)",
+    )
+    p.add_argument(
+        "--external-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a YAML list of such objects (KIND/[NAMESPACE/]NAME strings or kind/namespace/name mappings)",
+    )
 
     p = sub.add_parser(
         "diff", help="semantic diff of what each cluster will receive, against a base revision"
@@ -176,6 +198,9 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             kubernetes_version=args.kubernetes_version,
             schema_cache=args.schema_cache,
             use_policies=not args.no_policies,
+            checks=args.checks,
+            external=args.external,
+            external_files=args.external_file,
             cwd=Path.cwd(),
         )
         return _to_output(args.output, lambda o: validate_cmd.run(root, args.paths, out=o, **kwargs))

@@ -1,17 +1,151 @@
-"""Checks across the resources of one environment: what a schema can't see because it spans objects."""
+"""Checks across the resources of one environment: what a schema can't see because it spans objects.
+
+Two modes. An environment of this repository is *complete*: everything it needs is rendered in it or
+declared under `external` in environment.yaml, so a reference to anything else is an error. Any other set
+of files (`betcycle validate deploy.yaml`) is not: a reference to an object outside the files may well exist
+in the cluster, so it is a warning unless declared (`--external`). Duplicates and selectors that match
+nothing although the files hold the namespace's pods are errors in both modes.
+"""
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from betcycle.errors import UserError
 from betcycle.findings import Finding, for_resource
+from betcycle.repo import close_matches, did_you_mean
 from betcycle.resources import Resource
+from betcycle.yamlio import load_with_lines, read_text
 
-WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+#: every kind that owns a pod template (Pod: the pod itself), for selector and reference checks
+WORKLOAD_KINDS = {
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "Pod",
+}
+#: environment.yaml's `external` keys and the kinds they declare
+ENV_EXTERNAL_KINDS = {
+    "secrets": "Secret",
+    "configMaps": "ConfigMap",
+    "serviceAccounts": "ServiceAccount",
+    "persistentVolumeClaims": "PersistentVolumeClaim",
+}
+#: kinds the checks look up by name (HPA targets may also be custom kinds such as Argo Rollouts)
+REFERENCED_KINDS = (
+    *ENV_EXTERNAL_KINDS.values(),
+    "Service",
+    "AppProject",
+    "Deployment",
+    "StatefulSet",
+    "ReplicaSet",
+    "ReplicationController",
+)
+_KIND_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """An object declared to exist outside the validated files (`--external KIND/[NAMESPACE/]NAME`)."""
+
+    kind: str
+    name: str
+    #: None: the name in any namespace
+    namespace: str | None = None
+
+
+def _canonical_kind(kind: str, where: str, line: int | None) -> str:
+    """`serviceaccount` -> ServiceAccount; a near miss of a referenced kind (`ServiceAcount`) is an error."""
+    for known in REFERENCED_KINDS:
+        if kind.lower() == known.lower():
+            return known
+    close = difflib.get_close_matches(kind, REFERENCED_KINDS, n=5, cutoff=0.8)
+    if close or not _KIND_RE.fullmatch(kind):
+        raise UserError(
+            f"unknown kind {kind!r} in an external declaration",
+            path=where,
+            line=line,
+            hint=did_you_mean(close) if close else "write KIND/NAME or KIND/NAMESPACE/NAME",
+        )
+    return kind
+
+
+def parse_external(spec: str, *, where: str = "--external", line: int | None = None) -> ExternalRef:
+    """`KIND/NAME` or `KIND/NAMESPACE/NAME`."""
+    parts = spec.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UserError(
+            f"external object {spec!r} is not KIND/NAME or KIND/NAMESPACE/NAME",
+            path=where,
+            line=line,
+            hint="e.g. --external ServiceAccount/web or --external Secret/shop/db-password",
+        )
+    kind = _canonical_kind(parts[0], where, line)
+    if len(parts) == 2:
+        return ExternalRef(kind, parts[1])
+    return ExternalRef(kind, parts[2], parts[1])
+
+
+def load_external_file(path: Path, display: str) -> list[ExternalRef]:
+    """A YAML list of `KIND/[NAMESPACE/]NAME` strings or `{kind, name, namespace}` mappings.
+
+    `kubectl get sa,cm,secret -A -o yaml` output (a List of objects with metadata) works as well.
+    """
+    data, lines = load_with_lines(read_text(path, display), display)
+    key: tuple[str | int, ...] = ()
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data, key = data["items"], ("items",)
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise UserError(
+            "expected a list of external objects",
+            path=display,
+            line=1,
+            hint="one entry per line: `- ServiceAccount/web` or `- {kind: Secret, namespace: shop, name: db}`",
+        )
+    out = []
+    for i, item in enumerate(data):
+        line = lines.get((*key, i))
+        if isinstance(item, str):
+            out.append(parse_external(item, where=display, line=line))
+            continue
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        src = meta if isinstance(meta, dict) else item
+        kind = item.get("kind") if isinstance(item, dict) else None
+        name = src.get("name") if isinstance(src, dict) else None
+        ns = src.get("namespace") if isinstance(src, dict) else None
+        if not isinstance(kind, str) or not isinstance(name, str) or not (ns is None or isinstance(ns, str)):
+            raise UserError(
+                "an external object needs a kind and a name (strings), and optionally a namespace",
+                path=display,
+                line=line,
+                hint="write `- Kind/name`, `- Kind/namespace/name` or `- {kind: Kind, name: name}`",
+            )
+        out.append(ExternalRef(_canonical_kind(kind, display, line), name, ns or None))
+    return out
+
+
+def env_externals(external: Mapping[str, Any] | None) -> list[ExternalRef]:
+    """environment.yaml's `external` (`secrets: [name, namespace/name]`, ...) as ExternalRefs."""
+    out = []
+    for key, kind in ENV_EXTERNAL_KINDS.items():
+        for entry in (external or {}).get(key) or []:
+            if isinstance(entry, str):
+                ns, _, name = entry.rpartition("/")
+                out.append(ExternalRef(kind, name, ns or None))
+    return out
 
 
 def _dict_or_empty(value: Any) -> dict[str, Any]:
@@ -125,6 +259,9 @@ def _refs(pod: _Pod) -> Iterator[tuple[str, str, str, bool]]:
         if isinstance(vol.get("secret"), dict) and vol["secret"].get("secretName"):
             s = vol["secret"]
             yield "Secret", s["secretName"], f"{vp}.secret.secretName", bool(s.get("optional"))
+        claim = vol.get("persistentVolumeClaim")
+        if isinstance(claim, dict) and isinstance(claim.get("claimName"), str) and claim["claimName"]:
+            yield "PersistentVolumeClaim", claim["claimName"], f"{vp}.persistentVolumeClaim.claimName", False
         for j, src in enumerate((vol.get("projected") or {}).get("sources") or []):
             for key, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
                 ref = src.get(key) if isinstance(src, dict) else None
@@ -185,7 +322,9 @@ def _destination_allowed(items: list[Any], dest: dict[str, Any]) -> bool:
     return allowed or not comparable
 
 
-def _argocd_findings(resources: list[Resource], add: Callable[..., None]) -> None:
+def _argocd_findings(
+    resources: list[Resource], add: Callable[..., None], missing: Callable[..., None]
+) -> None:
     """Each Application names an AppProject of this set, and that project admits its sources and destination.
 
     Skipped when the set holds no AppProject at all (e.g. `validate one-application.yaml`): the projects are
@@ -206,11 +345,14 @@ def _argocd_findings(resources: list[Resource], add: Callable[..., None]) -> Non
         project = projects.get((res.namespace, name))
         if project is None:
             known = sorted(n for ns, n in projects if ns == res.namespace)
-            add(
+            close = close_matches(name, known)
+            missing(
                 res,
                 "argocd-project",
+                "AppProject",
+                name,
                 f"spec.project {name!r} names no AppProject in namespace {res.namespace or '(none)'}",
-                "render the AppProject, or use one of: " + (", ".join(known) or "none"),
+                f"{did_you_mean(close)} Or render the AppProject" if close else "render the AppProject",
                 "spec.project",
             )
             continue
@@ -244,30 +386,63 @@ def _argocd_findings(resources: list[Resource], add: Callable[..., None]) -> Non
 
 
 def check_environment(
-    resources: list[Resource], external: dict[str, list[str]] | None = None
+    resources: list[Resource],
+    external: Mapping[str, Any] | None = None,
+    *,
+    declared: Iterable[ExternalRef] = (),
+    complete: bool = True,
 ) -> list[Finding]:
-    """All cross-resource findings for the resources of one environment."""
-    external = external or {}
-    findings: list[Finding] = []
+    """All cross-resource findings for `resources`.
 
-    def add(res: Resource, rule: str, message: str, hint: str, path: str | None = None) -> None:
+    `external`: environment.yaml's `external` mapping; `declared`: more objects that exist elsewhere.
+    `complete`: the resources are a whole environment of this repository, so a reference to an object that is
+    neither among them nor declared is an error; otherwise (any files) it is a warning.
+    """
+    findings: list[Finding] = []
+    elsewhere: dict[str, set[tuple[str | None, str]]] = defaultdict(set)
+    for ref in (*env_externals(external), *declared):
+        elsewhere[ref.kind].add((ref.namespace, ref.name))
+
+    def add(
+        res: Resource, rule: str, message: str, hint: str, path: str | None = None, severity: str = "error"
+    ) -> None:
         findings.append(
             for_resource(
-                res, severity="error", rule=f"crossref/{rule}", message=message, hint=hint, path=path
+                res, severity=severity, rule=f"crossref/{rule}", message=message, hint=hint, path=path
             )
         )
 
-    # duplicates: the same object twice would make two Applications fight over it
+    def missing(res: Resource, rule: str, kind: str, name: str, message: str, hint: str, path: str) -> None:
+        """A reference to an object these resources don't hold: an error only when they are complete."""
+        if any(ns in (None, res.namespace) and n == name for ns, n in elsewhere.get(kind, ())):
+            return
+        if complete:
+            add(res, rule, message, hint, path)
+            return
+        add(
+            res,
+            rule,
+            re.sub(r"is not rendered in namespace (.+)$", r"is not in these files (namespace \1)", message),
+            f"nothing to fix if it exists in the cluster: declare it with --external {kind}/{name} "
+            f"(or --external {kind}/NAMESPACE/{name}), or add its manifest to the files",
+            path,
+            severity="warning",
+        )
+
+    # duplicates: the same object twice would make two Applications fight over it. Objects named by the API
+    # server (metadata.generateName) are new objects each time, never duplicates.
     seen: dict[tuple[str, str, str, str], Resource] = {}
     for res in resources:
+        if not res.name:
+            continue
         key = (res.group, res.kind, res.namespace, res.name)
         if key in seen:
             other = seen[key]
             add(
                 res,
                 "duplicate",
-                f"{res.ident} is also defined in {other.output or other.source}",
-                "each object may be rendered once per environment; rename or remove one",
+                f"{res.ident} is also defined in {_where(other)}",
+                "each object may be defined once per environment; rename or remove one",
             )
         else:
             seen[key] = res
@@ -275,25 +450,35 @@ def check_environment(
     by_ns_kind: dict[tuple[str, str], dict[str, Resource]] = defaultdict(dict)
     pods: dict[str, list[_Pod]] = defaultdict(list)
     for res in resources:
-        by_ns_kind[(res.namespace, res.kind)][res.name] = res
+        if res.name:
+            by_ns_kind[(res.namespace, res.kind)][res.name] = res
         tmpl = pod_template(res)
         if tmpl is not None:
             pods[res.namespace].append(_Pod(res, *tmpl))
     # an ExternalSecret creates the Secret named by spec.target.name (default: its own name)
     for res in resources:
         if res.kind == "ExternalSecret":
-            target = (res.doc.get("spec") or {}).get("target") or {}
-            name = target.get("name") if isinstance(target, dict) else None
-            by_ns_kind[(res.namespace, "Secret")].setdefault(name or res.name, res)
+            target = _dict_or_empty(_dict_or_empty(res.doc.get("spec")).get("target"))
+            name = target.get("name")
+            by_ns_kind[(res.namespace, "Secret")].setdefault(
+                name if isinstance(name, str) and name else res.name, res
+            )
 
-    def exists(kind: str, ns: str, name: str) -> bool:
-        if name in by_ns_kind.get((ns, kind), {}):
-            return True
-        ext_key = {"Secret": "secrets", "ConfigMap": "configMaps", "ServiceAccount": "serviceAccounts"}.get(
-            kind
-        )
-        declared = external.get(ext_key or "", [])
-        return name in declared or f"{ns}/{name}" in declared
+    def selects_nothing(res: Resource, rule: str, message: str, hint: str) -> None:
+        """A selector matching no pod template: an error when the files hold pods of that namespace (or are a
+        whole environment); otherwise the pods are elsewhere, which is only worth a warning."""
+        if complete or pods.get(res.namespace):
+            add(res, rule, message, hint, "spec.selector")
+        else:
+            add(
+                res,
+                rule,
+                message,
+                "these files hold no pod template in that namespace; nothing to fix if the workload is "
+                "deployed from elsewhere",
+                "spec.selector",
+                severity="warning",
+            )
 
     def one(res: Resource) -> None:
         ns = res.namespace
@@ -304,12 +489,11 @@ def check_environment(
                 return  # a Service without selector is managed by hand (EndpointSlices): nothing to match
             matched = [p for p in pods[ns] if selector_matches(selector, p.labels)]
             if not matched:
-                add(
+                selects_nothing(
                     res,
                     "service-selector",
                     f"selector {selector} matches no pod template in namespace {ns or '(none)'}",
                     "make the selector equal the workload's pod template labels",
-                    "spec.selector",
                 )
                 return
             container_ports = [
@@ -324,43 +508,45 @@ def check_environment(
             for i, port in enumerate(spec.get("ports") or []):
                 target = port.get("targetPort") if isinstance(port, dict) else None
                 if isinstance(target, str) and target not in port_names:
+                    declared_names = sorted(map(str, port_names - {None}))
                     add(
                         res,
                         "target-port",
                         f"targetPort {target!r} is not a named port of the selected containers",
-                        f"name a container port {target!r}, or use one of: {', '.join(sorted(map(str, port_names - {None}))) or 'none'}",
+                        f"name a container port {target!r}, or use one of: {', '.join(declared_names) or 'none'}",
                         f"spec.ports[{i}].targetPort",
                     )
                 elif isinstance(target, int) and port_numbers and target not in port_numbers:
-                    findings.append(
-                        for_resource(
-                            res,
-                            severity="warning",
-                            rule="crossref/target-port",
-                            message=f"targetPort {target} is not a declared containerPort of the selected pods",
-                            hint="declare the port on the container, or fix the number",
-                            path=f"spec.ports[{i}].targetPort",
-                        )
+                    add(
+                        res,
+                        "target-port",
+                        f"targetPort {target} is not a declared containerPort of the selected pods",
+                        "declare the port on the container, or fix the number",
+                        f"spec.ports[{i}].targetPort",
+                        severity="warning",
                     )
         elif res.kind == "HorizontalPodAutoscaler":
             ref = spec.get("scaleTargetRef") or {}
-            if isinstance(ref, dict) and not exists(str(ref.get("kind")), ns, str(ref.get("name"))):
-                add(
+            if isinstance(ref, dict) and str(ref.get("name")) not in by_ns_kind.get(
+                (ns, str(ref.get("kind"))), {}
+            ):
+                missing(
                     res,
                     "hpa-target",
-                    f"scaleTargetRef {ref.get('kind')}/{ref.get('name')} is not rendered in namespace {ns}",
+                    str(ref.get("kind")),
+                    str(ref.get("name")),
+                    f"scaleTargetRef {ref.get('kind')}/{ref.get('name')} is not rendered in namespace {ns or '(none)'}",
                     "point scaleTargetRef at a workload of this environment",
                     "spec.scaleTargetRef",
                 )
         elif res.kind == "PodDisruptionBudget":
             selector = spec.get("selector")
             if not any(selector_matches(selector, p.labels) for p in pods[ns]):
-                add(
+                selects_nothing(
                     res,
                     "pdb-selector",
                     f"selector matches no pod template in namespace {ns}",
                     "make spec.selector.matchLabels equal the workload's pod labels",
-                    "spec.selector",
                 )
         elif res.kind == "Ingress":
             for i, rule in enumerate(spec.get("rules") or []):
@@ -369,10 +555,12 @@ def check_environment(
                     svc = ((path or {}).get("backend") or {}).get("service") or {}
                     name = svc.get("name")
                     if name and name not in by_ns_kind.get((ns, "Service"), {}):
-                        add(
+                        missing(
                             res,
                             "ingress-backend",
-                            f"backend Service {name!r} is not rendered in namespace {ns}",
+                            "Service",
+                            str(name),
+                            f"backend Service {name!r} is not rendered in namespace {ns or '(none)'}",
                             "point the backend at a Service of this app",
                             f"spec.rules[{i}].http.paths[{j}].backend.service.name",
                         )
@@ -395,7 +583,7 @@ def check_environment(
         except (AttributeError, TypeError):
             continue  # a malformed shape (e.g. `rules: [foo]`): the schema check reports it with its path
 
-    _argocd_findings(resources, add)
+    _argocd_findings(resources, add, missing)
 
     for ns_pods in pods.values():
         for pod in ns_pods:
@@ -405,13 +593,16 @@ def check_environment(
             except (AttributeError, TypeError):
                 continue  # malformed pod spec: reported by the schema check
             for kind, name, path, optional in refs:
-                if not optional and not exists(kind, pod.res.namespace, name):
-                    add(
+                if not optional and name not in by_ns_kind.get((pod.res.namespace, kind), {}):
+                    env_key = next(k for k, v in ENV_EXTERNAL_KINDS.items() if v == kind)
+                    missing(
                         pod.res,
                         "missing-reference",
+                        kind,
+                        name,
                         f"{kind} {name!r} is not rendered in namespace {pod.res.namespace or '(none)'}",
-                        f"render it, or declare it under external.{kind[0].lower() + kind[1:]}s in "
-                        "environment.yaml if it is created outside this repository",
+                        f"render it, or declare it under external.{env_key} in environment.yaml if it is created "
+                        "outside this repository",
                         path,
                     )
             for field, i, c in containers:
@@ -429,3 +620,9 @@ def check_environment(
                     elif isinstance(name, str):
                         seen_env.add(name)
     return findings
+
+
+def _where(res: Resource) -> str:
+    """Where an object was defined, with its line when it was read from a file of its own."""
+    where = res.output or res.source or "?"
+    return f"{where}:{res.line}" if res.line and where == res.source else where

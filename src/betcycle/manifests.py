@@ -7,21 +7,41 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from betcycle.errors import UserError
 from betcycle.resources import Resource
 from betcycle.yamlio import HEADER_MARK, load_all_with_lines, read_text
 
 _SUFFIXES = (".yaml", ".yml", ".json")
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _expand(doc: object, line: int) -> list[tuple[object, int]]:
-    """`kind: List` (and FooList) objects become their items."""
+def _item_lines(text: str) -> dict[int, list[int]]:
+    """For each document of `text` (by its first line), the first line of each item of its `items` list."""
+    out: dict[int, list[int]] = {}
+    try:
+        for node in yaml.compose_all(text, Loader=_COMPOSER):
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if key.value == "items" and isinstance(value, yaml.SequenceNode):
+                        out[node.start_mark.line + 1] = [i.start_mark.line + 1 for i in value.value]
+    except yaml.YAMLError:
+        pass  # the document parsed once already; without lines its items report the List's line
+    return out
+
+
+def _expand(doc: object, line: int, lines: dict[int, list[int]]) -> list[tuple[object, int]]:
+    """`kind: List` (and FooList) objects become their items, each with its own first line."""
     if (
         isinstance(doc, dict)
         and str(doc.get("kind", "")).endswith("List")
         and isinstance(doc.get("items"), list)
     ):
-        return [(item, line) for item in doc["items"]]
+        item_lines = lines.get(line, [])
+        if len(item_lines) != len(doc["items"]):
+            item_lines = [line] * len(doc["items"])
+        return list(zip(doc["items"], item_lines, strict=True))
     return [(doc, line)]
 
 
@@ -35,8 +55,11 @@ def parse(text: str, display: str, *, env: str | None = None, app: str | None = 
                 source = header_line.removeprefix("# template: ").strip()
                 break
     out = []
+    list_lines: dict[int, list[int]] | None = None  # composed once, only for a file that holds a List
     for doc, line in load_all_with_lines(text, display, generated=generated):
-        for item, item_line in _expand(doc, line):
+        if list_lines is None and isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            list_lines = _item_lines(text)
+        for item, item_line in _expand(doc, line, list_lines or {}):
             if not isinstance(item, dict):
                 raise UserError(
                     "document is not a Kubernetes object (expected a mapping with apiVersion and kind)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -182,10 +183,42 @@ class Repo:
                 raise unknown_name("app", n, sorted(self.apps))
 
 
-def unknown_name(what: str, name: str, known: list[str]) -> UserError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known {what}s: {', '.join(known) or '(none)'}"
-    return UserError(f"unknown {what} {name!r}", hint=hint)
+#: how to list the known names, for a hint that has no close match to offer (a repository may hold hundreds)
+LIST_HINTS = {
+    "app": "`ls apps/` lists the apps (each folder with an app.yaml)",
+    "environment": "`ls environments/` lists the environments",
+    "chart": "`ls charts/` lists the charts",
+    "policy": "`betcycle policy list` lists the policies",
+}
+
+
+def close_matches(name: str, known: Iterable[str]) -> list[str]:
+    """At most five of `known` that look like `name`, the closest first."""
+    return difflib.get_close_matches(name, list(known), n=5, cutoff=0.6)
+
+
+def did_you_mean(names: list[str]) -> str:
+    """did you mean 'a', 'b' or 'c'?"""
+    quoted = [repr(n) for n in names]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"did you mean {listed}?"
+
+
+def suggest(what: str, name: str, known: Iterable[str], listing: str | None = None) -> str:
+    """A short hint for an unknown `name`: the closest known names, else how to list them (never all)."""
+    known = list(known)
+    close = close_matches(name, known)
+    if close:
+        return did_you_mean(close)
+    listing = listing or LIST_HINTS.get(what, "")
+    if not known:
+        plural = "policies" if what == "policy" else f"{what}s"
+        return f"there are no {plural} yet" + (f" ({listing})" if listing else "")
+    return listing or f"check the {what}'s spelling"
+
+
+def unknown_name(what: str, name: str, known: list[str], listing: str | None = None) -> UserError:
+    return UserError(f"unknown {what} {name!r}", hint=suggest(what, name, known, listing))
 
 
 def _load_mapping(root: Path, rel: str, errors: list[UserError]) -> tuple[dict[str, Any], LineMap] | None:

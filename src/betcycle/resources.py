@@ -67,6 +67,12 @@ class Resource:
         return v if isinstance(v, str) else ""
 
     @property
+    def generate_name(self) -> str:
+        """metadata.generateName: the API server appends a random suffix to name a new object."""
+        v = self.metadata.get("generateName")
+        return v if isinstance(v, str) else ""
+
+    @property
     def namespace(self) -> str:
         v = self.metadata.get("namespace")
         return v if isinstance(v, str) else ""
@@ -82,9 +88,9 @@ class Resource:
 
     @property
     def ident(self) -> str:
-        """kind/namespace/name (namespace omitted when empty)."""
+        """kind/namespace/name (namespace omitted when empty; `prefix-*` for a generateName)."""
         parts = [self.kind or "?"]
         if self.namespace:
             parts.append(self.namespace)
-        parts.append(self.name or "?")
+        parts.append(self.name or (f"{self.generate_name}*" if self.generate_name else "?"))
         return "/".join(parts)

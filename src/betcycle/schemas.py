@@ -166,6 +166,18 @@ class KubeSchemas:
             return Removed(removed_in, repl if replacement else known_repl)
         return None
 
+    def served_kinds(self) -> list[str]:
+        """Every kind this version serves (for "did you mean" hints)."""
+        self._load_registry()
+        return sorted(
+            {
+                g["kind"]
+                for d in self._defs.get("$defs", {}).values()
+                for g in d.get("x-kubernetes-group-version-kind") or []
+                if isinstance(g, dict) and isinstance(g.get("kind"), str)
+            }
+        )
+
     def current_api_versions(self, kind: str) -> list[str]:
         """apiVersions under which this version serves `kind` (for hints)."""
         out = []

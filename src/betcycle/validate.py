@@ -16,8 +16,17 @@ from betcycle.crd import CrdSchemaStore
 from betcycle.crd_vendor import ADD_HINT
 from betcycle.findings import Finding, for_resource, json_path
 from betcycle.policy import find_origin
+from betcycle.repo import close_matches, did_you_mean
 from betcycle.resources import Resource
 from betcycle.schemas import is_builtin_group, kube_schemas
+
+#: annotations that make an object a sync hook, which Argo CD creates anew on purpose (Helm's are mapped)
+HOOK_ANNOTATIONS = ("argocd.argoproj.io/hook", "helm.sh/hook")
+#: kinds whose name the API server requires to be derived from their spec, so generateName can't name them
+_NAME_FROM_SPEC = {
+    "CustomResourceDefinition": "<spec.names.plural>.<spec.group>",
+    "APIService": "<spec.version>.<spec.group>",
+}
 
 
 @dataclass
@@ -42,6 +51,47 @@ def _allowed_properties(validator_schema: Any, schema_path: list[Any]) -> list[s
         except (KeyError, IndexError, TypeError):
             return []
     return sorted(node.get("properties", {})) if isinstance(node, dict) else []
+
+
+def _name_findings(res: Resource) -> list[Finding]:
+    """metadata.name, or a metadata.generateName where Kubernetes accepts one (with Argo CD's caveat)."""
+    if res.name:
+        return []
+    if not res.generate_name:
+        return [
+            for_resource(
+                res,
+                severity="error",
+                rule="schema",
+                message="object has no metadata.name",
+                hint="set metadata.name (or metadata.generateName to let the API server name a new object)",
+            )
+        ]
+    if res.kind in _NAME_FROM_SPEC and is_builtin_group(res.group):
+        return [
+            for_resource(
+                res,
+                severity="error",
+                rule="schema",
+                message=f"a {res.kind} cannot be named by metadata.generateName",
+                hint=f"set metadata.name to {_NAME_FROM_SPEC[res.kind]}, as the API server requires",
+                path="metadata.generateName",
+            )
+        ]
+    annotations = res.metadata.get("annotations")
+    if isinstance(annotations, dict) and any(a in annotations for a in HOOK_ANNOTATIONS):
+        return []  # a hook: Argo CD creates it on every sync by design
+    return [
+        for_resource(
+            res,
+            severity="warning",
+            rule="schema/generate-name",
+            message="metadata.generateName without metadata.name: Argo CD creates a new object on every sync",
+            hint="give it a metadata.name, or make it a hook (annotation argocd.argoproj.io/hook: Sync, with "
+            "argocd.argoproj.io/hook-delete-policy) if a new one each sync is what you want",
+            path="metadata.generateName",
+        )
+    ]
 
 
 def _errors(res: Resource, validator: Any, schema: Any | None, *, crd: bool) -> Iterable[Finding]:
@@ -96,10 +146,7 @@ def validate_schemas(
                 )
             )
             continue
-        if not res.name:
-            report.findings.append(
-                for_resource(res, severity="error", rule="schema", message="object has no metadata.name")
-            )
+        report.findings += _name_findings(res)
         kube = kube_schemas(versions.get(res.env) or versions[None])
         validator = kube.validator(res.api_version, res.kind)
         if validator is not None:
@@ -120,7 +167,14 @@ def validate_schemas(
             else:
                 served = kube.current_api_versions(res.kind)
                 message = f"Kubernetes {kube.version} serves no {res.kind} in {res.api_version}"
-                hint = f"served as: {', '.join(served)}" if served else "check the kind and apiVersion"
+                close = [] if served else close_matches(res.kind, kube.served_kinds())
+                hint = (
+                    f"served as: {', '.join(served)}"
+                    if served
+                    else did_you_mean(close)
+                    if close
+                    else "check the kind and apiVersion (`kubectl api-resources` lists a cluster's kinds)"
+                )
                 rule = "schema/unknown-kind"
             report.findings.append(for_resource(res, severity="error", rule=rule, message=message, hint=hint))
             continue

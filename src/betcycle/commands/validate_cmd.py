@@ -12,10 +12,55 @@ from betcycle.crd import CrdSchemaStore, SchemaDir, default_cache_dir
 from betcycle.crd_vendor import REFRESH_HINT, vendored_dir
 from betcycle.errors import UserError, UserErrors
 from betcycle.findings import Finding, has_errors, sort_findings
-from betcycle.repo import Environment, Repo, load_repo
+from betcycle.repo import Environment, Repo, close_matches, did_you_mean, load_repo
 from betcycle.resources import LazyOrigins, Resource
 from betcycle.schemas import supported_versions
-from betcycle.validate import validate_schemas
+from betcycle.validate import SchemaReport, validate_schemas
+from betcycle.yamlio import load_with_lines, read_text
+
+#: the stages `--checks` chooses from, in the order they run
+CHECKS = ("schema", "crossref", "policy")
+
+
+def parse_checks(value: str | None, *, policies: bool = True) -> set[str]:
+    """`--checks schema,crossref` -> {"schema", "crossref"}; None -> all of them (`--no-policies` drops one)."""
+    chosen = set(CHECKS) if value is None else {c.strip() for c in value.split(",") if c.strip()}
+    unknown = sorted(chosen - set(CHECKS))
+    if unknown:
+        close = close_matches(unknown[0], CHECKS)
+        raise UserError(
+            f"unknown check {unknown[0]!r} in --checks",
+            hint=(did_you_mean(close) + " " if close else "") + f"The checks are: {', '.join(CHECKS)}",
+        )
+    if not chosen:
+        raise UserError("--checks names no check", hint=f"use a comma-separated list of {', '.join(CHECKS)}")
+    return chosen if policies else chosen - {"policy"}
+
+
+def _environment_of(root: Path, paths: list[str], cwd: Path) -> str | None:
+    """The environment whose manifests/ folder holds every PATH, or None (other files, stdin, no repository)."""
+    envs: set[str] = set()
+    base = (root / "environments").resolve()
+    for raw in paths:
+        if raw == "-":
+            return None
+        p = Path(raw) if Path(raw).is_absolute() else cwd / raw
+        try:
+            parts = p.resolve().relative_to(base).parts
+        except ValueError:
+            return None
+        if len(parts) < 2 or parts[1] != "manifests" or not (base / parts[0] / "environment.yaml").is_file():
+            return None
+        envs.add(parts[0])
+    return envs.pop() if len(envs) == 1 else None
+
+
+def _env_external(root: Path, env: str) -> dict[str, Any]:
+    """environment.yaml's `external`, read directly (validating files must not need the whole repository)."""
+    rel = f"environments/{env}/environment.yaml"
+    data, _ = load_with_lines(read_text(root / rel, rel), rel)
+    external = data.get("external") if isinstance(data, dict) else None
+    return external if isinstance(external, dict) else {}
 
 
 def _origins(repo: Repo, env: Environment, app: str) -> dict[str, tuple[str, int, Any]]:
@@ -50,7 +95,16 @@ def run(
     out: TextIO,
     cwd: Path,
     today: datetime.date | None = None,
+    checks: str | None = None,
+    external: list[str] | None = None,
+    external_files: list[Path] | None = None,
 ) -> int:
+    """Validate; `checks` chooses stages (`schema,crossref,policy`), `external`/`external_files` declare
+    objects that exist outside the files (`KIND/[NAMESPACE/]NAME`)."""
+    stages = parse_checks(checks, policies=use_policies)
+    declared = [crosscheck.parse_external(e) for e in external or []]
+    for f in external_files or []:
+        declared += crosscheck.load_external_file(f if f.is_absolute() else cwd / f, str(f))
     # The repository's vendored schemas first, so what CI checks against is what a local run checks against;
     # the user's cache can only add kinds the repository doesn't vendor.
     crds = CrdSchemaStore(
@@ -69,7 +123,16 @@ def run(
         if envs or apps:
             raise UserError("--env/--app select rendered environments; they cannot be combined with PATHs")
         resources = manifests.load_paths(paths, cwd=cwd)
-        findings += crosscheck.check_environment(resources)
+        # files of one environment of this repository are held to its rules: whatever they use must be in
+        # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
+        env_name = _environment_of(root, paths, cwd)
+        if "crossref" in stages:
+            findings += crosscheck.check_environment(
+                resources,
+                _env_external(root, env_name) if env_name else None,
+                declared=declared,
+                complete=env_name is not None,
+            )
         policy_root = root
     else:
         repo = load_repo(root)
@@ -97,16 +160,20 @@ def run(
             }
             for res in env_resources:
                 res.origins = origins.get(res.app or "", {})
-            external = {k: env.external(k) for k in ("secrets", "configMaps", "serviceAccounts")}
-            findings += crosscheck.check_environment(env_resources, external)
+            if "crossref" in stages:
+                findings += crosscheck.check_environment(
+                    env_resources, env.data.get("external"), declared=declared
+                )
             if apps:
                 env_resources = [r for r in env_resources if r.app in apps]
                 findings = [f for f in findings if f.env != env.name or f.app in apps]
             resources += env_resources
         policy_root = repo.root
-    report = validate_schemas(resources, versions, crds, strict=strict)
+    report = (
+        validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
+    )
     findings += report.findings
-    policies = _policies(policy_root, use_policies)
+    policies = _policies(policy_root, "policy" in stages)
     if policies is not None:
         findings += policies.evaluate(resources, today=today)
     findings = sort_findings(findings)
