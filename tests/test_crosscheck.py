@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from betcycle import manifests
-from betcycle.crosscheck import check_environment, selector_matches
+from betcycle.crosscheck import ExternalRef, check_environment, selector_matches
 
 BASE = """\
 apiVersion: apps/v1
@@ -297,3 +297,22 @@ def test_project_checks_skip_what_they_cannot_decide() -> None:
     # no AppProject in the set at all (validating one file): the projects live elsewhere
     application_only = ARGO.split("---\n", 1)[1].replace("  project: prod-web", "  project: elsewhere")
     assert rules(application_only) == []
+
+
+def test_persistent_volume_claims_are_references_too() -> None:
+    text = BASE.replace(
+        "      volumes:\n",
+        "      volumes:\n        - name: data\n          persistentVolumeClaim: {claimName: data}\n",
+    )
+    path = "spec.template.spec.volumes[0].persistentVolumeClaim.claimName"
+    assert rules(text) == [("crossref/missing-reference", "Deployment/shop/web", path)]
+    res = manifests.parse(text, "m.yaml", env="prod")
+    [finding] = check_environment(res)
+    assert finding.severity == "error" and "external.persistentVolumeClaims" in finding.hint
+    assert rules(text, {"persistentVolumeClaims": ["shop/data"]}) == []
+    # outside an environment: a warning, unless declared
+    [loose] = check_environment(res, complete=False)
+    assert loose.severity == "warning" and "--external PersistentVolumeClaim/data" in loose.hint
+    assert (
+        check_environment(res, declared=[ExternalRef("PersistentVolumeClaim", "data")], complete=False) == []
+    )
