@@ -156,6 +156,59 @@ def test_shipped_catalogue_covers_the_required_rules(tmp_path: Path) -> None:
 # The shipped example passing every shipped policy: test_render.test_shipped_example_renders_and_validates.
 
 
+def test_system_namespaces_policy_reserves_the_repositorys_argocd_namespace() -> None:
+    # a policy can't read betcycle.yaml: BC020 lists the namespace itself, and this keeps the two in step
+    import yaml
+
+    settings = yaml.safe_load((REPO / "betcycle.yaml").read_text(encoding="utf-8"))
+    bc020 = yaml.safe_load((REPO / "policies/BC020.yaml").read_text(encoding="utf-8"))
+    reserved = bc020["schema"]["$defs"]["reserved"]["enum"]
+    assert settings["argocd"]["namespace"] in reserved
+    assert {"kube-system", "kube-public", "kube-node-lease"} <= set(reserved)
+
+
+def test_an_app_deployed_into_kube_system_is_refused_unless_waived(
+    example: Path, cli, crd_cache: Path
+) -> None:
+    # an app named kube-system and a destination rule of "{app}": the render puts everything in kube-system
+    shutil.copy2(REPO / "policies/BC020.yaml", example / "policies/BC020.yaml")
+    env_file = example / "environments/dev/environment.yaml"
+    env_file.write_text(env_file.read_text().replace('namespace: "{app}-dev"', 'namespace: "{app}"'))
+    app = (example / "apps/hello/app.yaml").read_text().replace("name: hello", "name: kube-system")
+    write_tree(
+        example,
+        {
+            "apps/kube-system/app.yaml": app,
+            "environments/dev/apps/kube-system.yaml": 'image:\n  tag: "1.0.0"\n',
+        },
+    )
+    assert cli("--root", example, "render")[0] == 0
+    code, out, err = cli("--root", example, "validate", "--env", "dev", "--schema-cache", crd_cache)
+    assert code == 1, out + err
+    findings = [line.strip() for line in out.splitlines() if "[policy/BC020]" in line]
+    assert (
+        "error [policy/BC020] Application/argocd/dev-kube-system spec.destination.namespace: Apps stay out of "
+        "the cluster's and Argo CD's own namespaces: destination namespace \"kube-system\" belongs to the "
+        "cluster or to Argo CD"
+    ) in findings
+    assert any(
+        f.startswith("error [policy/BC020] Deployment/kube-system/kube-system metadata.namespace:")
+        for f in findings
+    )
+    assert not any("hello" in f for f in findings)
+    (example / "policies/waivers.yaml").write_text(
+        "waivers:\n"
+        "  - policy: BC020\n"
+        "    scope: {env: dev, app: kube-system}\n"
+        "    reason: a cluster add-on, reviewed by platform\n"
+        "    owner: team-platform\n"
+        '    expires: "2999-12-31"\n'
+    )
+    code, out, err = cli("--root", example, "validate", "--env", "dev", "--schema-cache", crd_cache)
+    assert code == 0, out + err
+    assert "info [policy/BC020] Application/argocd/dev-kube-system spec.destination.namespace: waived:" in out
+
+
 def test_fixture_manifests_pass_the_fixture_policies(example: Path) -> None:
     from betcycle import manifests
 
