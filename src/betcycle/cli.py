@@ -261,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
     root = args.root.resolve() if args.root else find_root(Path.cwd())
     try:
-        return _dispatch(args, root)
+        from betcycle import limits  # caps on input size and template cost: betcycle.yaml's limits
+
+        with limits.scope(limits.for_repository(root)):
+            return _dispatch(args, root)
     except UserErrors as exc:
         for e in exc.errors:
             sys.stderr.write(f"error: {e}\n")

@@ -8,18 +8,21 @@ every value. Round-trip edits (comments kept) live in `yamledit.py` with ruamel.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
 
-from betcycle import yamlemit
+from betcycle import limits, yamlemit
 from betcycle.errors import UserError
 
 try:  # libyaml is part of every PyYAML wheel we install; the fallback keeps odd platforms working
@@ -105,10 +108,45 @@ def _yaml_error(exc: yaml.YAMLError, path: str) -> UserError:
 
 def load_all(text: str, path: str) -> list[Any]:
     """Parse a multi-document YAML stream fast; empty documents are dropped."""
+    return [doc for doc, _ in _load_checked(FastLoader, text, path)]
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building a document: its passes over the growing tree of new containers
+    made a 4 MB file take 5 s to compose instead of 1 s (PyYAML builds no cycles we'd have to collect)."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        return [d for d in yaml.load_all(text, Loader=FastLoader) if d is not None]
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_checked(loader_class: type[Any], text: str, path: str) -> list[tuple[Any, int]]:
+    """Every non-empty document of `text` with its first line, each checked by `limits` before it is built
+    (depth, aliases, JSON-compatible values), so hostile input fails fast with a line instead of hanging."""
+    out: list[tuple[Any, int]] = []
+    try:
+        limits.check_text(text, path)
+        limits.check_stream_depth(text, path, loader_class)
+        loader = loader_class(text)
+        try:
+            with _no_gc():
+                while loader.check_node():
+                    node = loader.get_node()
+                    if node is None:
+                        continue
+                    limits.check_node(node, path, len(text))
+                    doc = loader.construct_document(node)
+                    if doc is not None:
+                        out.append((doc, node.start_mark.line + 1))
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, path) from None
+    return out
 
 
 # Rendered manifests are parsed with a Rust YAML parser (~10x faster than libyaml + Python construction).
@@ -149,9 +187,11 @@ def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> lis
     `generated`: the text is one document written by `dump()` (a rendered manifest), so the fast parser
     reads it exactly as YAML 1.1 would.
     """
-    ok, doc = _fast_load_one(text) if generated else (False, None)
-    if ok and not isinstance(doc, list | dict) and doc is not None:
-        ok = False
+    ok, doc = (False, None)
+    if generated and not limits.fast_path_suspect(text):  # anchors, aliases, tags: PyYAML checks them
+        ok, doc = _fast_load_one(text)
+    if ok and (not isinstance(doc, list | dict | None) or not limits.plain_json_data(doc)):
+        ok = False  # a scalar document, a non-string key or deep nesting: PyYAML reports it with a line
     if ok:
         if doc is None:
             return []
@@ -164,21 +204,7 @@ def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> lis
             1,
         )
         return [(doc, start)]
-    loader = StrictLoader(text)
-    out: list[tuple[Any, int]] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            doc = loader.construct_document(node)
-            if doc is not None:
-                out.append((doc, node.start_mark.line + 1))
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path) from None
-    finally:
-        loader.dispose()
-    return out
+    return _load_checked(StrictLoader, text, path)
 
 
 def _walk(node: yaml.Node, key: PathKey, lines: LineMap, path: str) -> None:
@@ -205,30 +231,29 @@ def _walk(node: yaml.Node, key: PathKey, lines: LineMap, path: str) -> None:
 
 def load_with_lines(text: str, path: str) -> tuple[Any, LineMap]:
     """Parse one YAML document and map every value's path to its line (duplicate keys are an error)."""
-    loader = FastLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        lines: LineMap = {}
-        _walk(node, (), lines, path)
-        data = loader.construct_document(node)
+        limits.check_text(text, path)
+        limits.check_stream_depth(text, path)
+        loader = FastLoader(text)
+        try:
+            with _no_gc():
+                node = loader.get_single_node()
+                if node is None:
+                    return None, {}
+                limits.check_node(node, path, len(text))  # before _walk, which would expand an alias bomb
+                lines: LineMap = {}
+                _walk(node, (), lines, path)
+                data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, path) from None
-    finally:
-        loader.dispose()
     return data, lines
 
 
 def read_text(path: Path, display: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found", path=display) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text ({exc.reason})", path=display) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file: {exc.strerror}", path=display) from None
+    """An input file as text: a regular file within limits.fileBytes, UTF-8 (a bad byte names its line)."""
+    return limits.read_text(path, display)
 
 
 def line_of(lines: LineMap, key: PathKey) -> int | None:
