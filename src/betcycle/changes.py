@@ -15,7 +15,7 @@ from betcycle import argocd, gitrepo, manifests, render
 from betcycle.diff import EnvInfo
 from betcycle.diff import env_info as diff_env_info
 from betcycle.errors import UserError, UserErrors
-from betcycle.repo import Repo, load_repo
+from betcycle.repo import Repo, load_repo, suggest
 from betcycle.resources import Resource
 from betcycle.yamlio import load_all
 
@@ -197,7 +197,7 @@ def compare(
     if unknown:
         raise UserError(
             f"unknown environment {sorted(unknown)[0]!r}",
-            hint=f"known: {', '.join(sorted(all_envs | base_envs))}",
+            hint=suggest("environment", sorted(unknown)[0], all_envs | base_envs),
         )
 
     def keep(r: Resource) -> bool:

@@ -20,6 +20,7 @@ import jsonschema_rs
 
 from betcycle.errors import UserError, UserErrors
 from betcycle.findings import json_path
+from betcycle.repo import close_matches, did_you_mean
 from betcycle.yamlio import LineMap, PathKey, line_of, load_with_lines, read_text
 
 WAIVERS_FILE = "waivers.yaml"
@@ -409,13 +410,13 @@ def load_waivers(path: Path, display: str, known: set[str] | None) -> tuple[list
             )
             continue
         if known is not None and w["policy"] not in known:
-            close = difflib.get_close_matches(w["policy"], sorted(known), n=1)
+            close = close_matches(w["policy"], sorted(known))
             errors.append(
                 UserError(
                     f"waivers[{i}].policy: unknown policy {w['policy']!r}",
                     path=display,
                     line=line_of(lines, ("waivers", i, "policy")),
-                    hint=(f"did you mean {close[0]!r}? " if close else "")
+                    hint=(did_you_mean(close) + " " if close else "")
                     + "run `betcycle policy list` for the ids",
                 )
             )

@@ -193,8 +193,15 @@ LIST_HINTS = {
 
 
 def close_matches(name: str, known: Iterable[str]) -> list[str]:
-    """At most five of `known` that look like `name`, the closest first."""
-    return difflib.get_close_matches(name, list(known), n=5, cutoff=0.6)
+    """At most five of `known` that look like `name`, the closest first (ties in name order, where difflib's
+    own get_close_matches would prefer the names that sort last)."""
+    matcher = difflib.SequenceMatcher(b=name)
+    scored = []
+    for candidate in set(known):
+        matcher.set_seq1(candidate)
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6:
+            scored.append((-matcher.ratio(), candidate))
+    return [candidate for _, candidate in sorted(scored)[:5]]
 
 
 def did_you_mean(names: list[str]) -> str:

@@ -167,7 +167,10 @@ def validate_schemas(
             else:
                 served = kube.current_api_versions(res.kind)
                 message = f"Kubernetes {kube.version} serves no {res.kind} in {res.api_version}"
-                close = [] if served else close_matches(res.kind, kube.served_kinds())
+                kinds = [
+                    k for k in kube.served_kinds() if not k.endswith("List") or res.kind.endswith("List")
+                ]
+                close = [] if served else close_matches(res.kind, kinds)
                 hint = (
                     f"served as: {', '.join(served)}"
                     if served

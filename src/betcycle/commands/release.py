@@ -37,9 +37,12 @@ def _deployed(repo: Repo, app: str, env: str) -> EnvApp:
         raise unknown_name("app", app, sorted(repo.apps))
     deployed = repo.env_apps.get(env, {})
     if app not in deployed:
+        where = [e for e in sorted(repo.env_apps) if app in repo.env_apps[e]]
         raise UserError(
             f"{app} is not deployed to {env} (no environments/{env}/apps/{app}.yaml)",
-            hint=f"deployed there: {', '.join(sorted(deployed)) or '(nothing)'}",
+            hint=f"it is deployed to: {', '.join(where[:5])}{', …' if len(where) > 5 else ''}"
+            if where
+            else f"it is deployed nowhere yet: add environments/{env}/apps/{app}.yaml to deploy it",
         )
     return deployed[app]
 
