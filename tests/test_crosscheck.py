@@ -312,7 +312,7 @@ def test_persistent_volume_claims_are_references_too() -> None:
     assert rules(text, {"persistentVolumeClaims": ["shop/data"]}) == []
     # outside an environment: a warning, unless declared
     [loose] = check_environment(res, complete=False)
-    assert loose.severity == "warning" and "--external PersistentVolumeClaim/data" in loose.hint
+    assert loose.severity == "warning" and "--external PersistentVolumeClaim/shop/data" in loose.hint
     assert (
         check_environment(res, declared=[ExternalRef("PersistentVolumeClaim", "data")], complete=False) == []
     )

@@ -123,7 +123,7 @@ def test_a_reference_to_an_object_outside_the_files_is_a_warning(tmp_path: Path,
         "spec.template.spec.serviceAccountName",
     )
     assert f["message"] == "ServiceAccount 'api-runner' is not in these files (namespace shop)"
-    assert "--external ServiceAccount/api-runner" in f["hint"]
+    assert "--external ServiceAccount/shop/api-runner (or in an --external-file)" in f["hint"]
     # the text report says it too, and still exits 0
     code, out, _ = cli("--root", tmp_path, "validate", tmp_path / "deploy.yaml")
     assert code == 0 and "warning" in out and "api-runner" in out

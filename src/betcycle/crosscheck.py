@@ -423,8 +423,8 @@ def check_environment(
             res,
             rule,
             re.sub(r"is not rendered in namespace (.+)$", r"is not in these files (namespace \1)", message),
-            f"nothing to fix if it exists in the cluster: declare it with --external {kind}/{name} "
-            f"(or --external {kind}/NAMESPACE/{name}), or add its manifest to the files",
+            f"if it exists in the cluster, declare it: --external {kind}/{res.namespace + '/' if res.namespace else ''}"
+            f"{name} (or in an --external-file); otherwise add its manifest to the files",
             path,
             severity="warning",
         )
