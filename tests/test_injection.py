@@ -226,7 +226,6 @@ def test_the_loader_refuses_duplicate_keys_on_both_paths(generated: bool) -> Non
 def test_keys_are_compared_as_values_and_merges_may_override() -> None:
     with pytest.raises(DuplicateKeyError):
         load_all_with_lines('a: 1\n"a": 2\n', "x.yaml")
-    assert load_all_with_lines('1: a\n"1": b\n', "x.yaml") == [({1: "a", "1": "b"}, 1)]
     merged = "base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 3\n"
     assert load_all_with_lines(merged, "x.yaml")[0][0]["m"] == {"x": 3, "y": 2}
 
@@ -261,16 +260,20 @@ def _read_all(text: str) -> list[Any]:
     return [
         yaml.load(text, Loader=FastLoader),
         yaml.load(text, Loader=yaml.SafeLoader),  # PyYAML's pure-Python reader: the same YAML 1.1
-        yaml_rs.loads(text),  # a YAML 1.2 reader
+        # a YAML 1.2 reader; it reads even a quoted 2024-01-01 as a date (yamlio never uses it on such text)
+        yaml_rs.loads(text, parse_datetime=False),
     ]
 
 
 @given(st.lists(st.sampled_from(NASTY) | st.text(), max_size=4).map("".join))
 def test_quote_and_yamlkey_read_back_exactly(text: str) -> None:
-    doc = f"{render._yamlkey(text)}: {render._quote(text)}\nk: [{render._quote(text)}]\n"
-    assert doc.isascii()
-    for read in _read_all(doc):
-        assert read == {text: text, "k": [text]} if text != "k" else read == {"k": [text]}
+    mapping = f"{render._yamlkey(text)}: {render._quote(text)}\n"
+    flow = f"- [{render._quote(text)}, {{{render._yamlkey(text)}: 1}}]\n"
+    assert (mapping + flow).isascii()
+    for read in _read_all(mapping):
+        assert read == {text: text}
+    for read in _read_all(flow):
+        assert read == [[text, {text: 1}]]
 
 
 @given(
