@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
 import yaml
 
-from betcycle import argocd, safepaths, schemacheck, transaction, values, yamlemit
+from betcycle import argocd, limits, safepaths, sandbox, schemacheck, transaction, values, yamlemit
 from betcycle.errors import UserError, UserErrors
 from betcycle.findings import json_path
 from betcycle.repo import Chart, Environment, Repo, sub_lines
@@ -173,7 +172,7 @@ def _b64enc(value: Any) -> str:
 
 @cache
 def _jinja_env(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    env = sandbox.BoundedEnvironment(  # Jinja's sandbox, with bounded loops, calls, sizes and time
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -325,11 +324,12 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
     resources: list[Resource] = []
     owners: dict[str, str] = {}
     errors: list[UserError] = []
+    budget = sandbox.Budget(limits.current(), f"{env.name}/{app_name}")  # for all its templates
     for template_rel in chart.templates:
         template_path = repo.root / template_rel
         name = template_path.relative_to(templates_dir).as_posix()
         try:
-            text = jenv.get_template(name).render(ctx)
+            text = budget.render(jenv.get_template(name), ctx)
         except jinja2.TemplateSyntaxError as exc:
             errors.append(
                 UserError(f"template syntax error: {exc.message}", path=template_rel, line=exc.lineno)
