@@ -168,6 +168,8 @@ def test_checks_chooses_the_stages(tmp_path: Path, cli) -> None:
     assert code == 1 and {f["rule"] for f in findings} == {"schema"}
     code, findings, _ = validate(cli, tmp_path, target, "--checks", "crossref")
     assert code == 0 and {f["rule"] for f in findings} == {"crossref/missing-reference"}
+    code, out, _ = cli("--root", tmp_path, "validate", "--checks", "crossref", target)
+    assert out.splitlines()[-1] == "1 resource(s), schemas not checked (--checks): 0 error(s), 1 warning(s)"
     code, findings, _ = validate(cli, tmp_path, target, "--checks", "schema,crossref,policy")
     assert {f["rule"] for f in findings} == {"schema", "crossref/missing-reference"}
     code, _, err = validate(cli, tmp_path, target, "--checks", "schema,crosref")

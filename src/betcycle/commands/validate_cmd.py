@@ -182,6 +182,7 @@ def run(
         findings,
         out,
         checked=len(resources),
+        checks=",".join(c for c in CHECKS if c in stages),
         skipped=report.skipped,
         skipped_kinds=", ".join(f"{k} ({n})" for k, n in sorted(report.skipped_kinds.items())),
         rules=policies.rules_meta() if policies is not None else {},

@@ -51,7 +51,9 @@ def write(findings: Sequence[Finding], out: TextIO, context: dict[str, object]) 
     checked = context.get("checked")
     skipped = context.get("skipped")
     summary = f"{errors} error(s), {warnings} warning(s)"
-    if checked is not None:
+    if checked is not None and "schema" not in str(context.get("checks", "schema")).split(","):
+        summary = f"{checked} resource(s), schemas not checked (--checks): " + summary
+    elif checked is not None:
         validated = int(str(checked)) - int(str(skipped or 0))
         summary = f"{checked} resource(s), {validated} validated against a schema: " + summary
     if skipped:
