@@ -163,7 +163,12 @@ def compare(
         if head_rev:
             gitrepo.export_tree(root, head_rev, Path(tmp), INPUT_PATHS)
             head_root = Path(tmp)
-        head_repo = load_repo(head_root) if (head_root / "environments").is_dir() else None
+        try:
+            head_repo = load_repo(head_root) if (head_root / "environments").is_dir() else None
+        except (UserError, UserErrors) as exc:
+            for err in exc.errors if isinstance(exc, UserErrors) else [exc]:
+                err.message += f" (at {head_rev[:12]})" if head_rev else ""  # the file is from history
+            raise
         all_envs = set(head_repo.envs) if head_repo else set()
         env_files = gitrepo.list_files(root, base_rev, "environments")
         base_envs = {p.split("/")[1] for p in env_files if p.count("/") >= 2}

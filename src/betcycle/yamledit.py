@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +106,29 @@ def set_value(text: str, display: str, keys: list[str], value: Any) -> tuple[str
     return dump(data, text), None if old is None or isinstance(old, dict | list) else str(old)
 
 
-def get_value(text: str, keys: list[str]) -> Any:
-    data = _yaml().load(text) if text.strip() else None
+def get_value(text: str, keys: list[str], display: str = "<text>") -> Any:
+    """The value at `keys` in `text` (None if absent), for reading old versions of a file from git.
+
+    Anything wrong with the text is a one-line UserError naming `display` and the line: broken YAML, a
+    reused anchor (which ruamel only warns about, printing a multi-line `^ (line: N)` excerpt to stderr), a
+    file over limits.fileBytes, or nesting too deep for ruamel's recursive composer.
+    """
+    from betcycle import limits
+
+    limits.check_text(text, display)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            data = _yaml().load(text) if text.strip() else None
+    except Exception as exc:  # ruamel raises several unrelated types (and warnings) for broken YAML
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).strip() or type(exc).__name__
+        line = mark.line + 1 if mark is not None else None
+        if line is None:  # ReusedAnchorWarning keeps its marks only in the text
+            found = re.findall(r"\^ \(line: ([0-9]+)\)", problem)
+            line = int(found[-1]) if found else None
+        first = next((ln.strip() for ln in problem.splitlines() if ln.strip()), problem)
+        raise UserError(f"invalid YAML: {first}", path=display, line=line) from None
     for key in keys:
         if not isinstance(data, dict):
             return None

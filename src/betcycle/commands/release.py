@@ -314,10 +314,10 @@ def tag_history(root: Path, file: str, out: TextIO | None = None) -> list[tuple[
     found: list[tuple[str, str, str]] = []
     for version in gitrepo.history(root, file):
         try:
-            tag = yamledit.get_value(version.text, ["image", "tag"])
-        except Exception:  # ruamel raises several unrelated types for broken YAML
+            tag = yamledit.get_value(version.text, ["image", "tag"], file)
+        except UserError as exc:  # named with its revision, on one line
             if out is not None:
-                out.write(f"note: {file} at {version.commit[:12]} is not valid YAML; skipped\n")
+                out.write(f"note: {exc.location()} at {version.commit[:12]}: {exc.message}; skipped\n")
             continue
         if tag is not None:
             found.append((str(tag), version.commit, version.date))
