@@ -103,9 +103,11 @@ def _size(n: float) -> str:
     return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n / 1000:g} kB" if n >= 1000 else f"{n:g} bytes"
 
 
-def _too_big(display: str, size: int, limit: int) -> UserError:
+def too_big(display: str, size: int | None, limit: int) -> UserError:
+    """The error for input over `limit` bytes (`size` None: a stream, read only up to the limit)."""
     return UserError(
-        f"file is {_size(size)}, over the {_size(limit)} limit for an input file",
+        (f"file is {_size(size)}, over" if size is not None else "input is over")
+        + f" the {_size(limit)} limit for an input file",
         path=display,
         hint="split it, or raise limits.fileBytes in betcycle.yaml if it really must be this big",
     )
@@ -140,12 +142,12 @@ def read_bytes(path: Path, display: str) -> bytes:
             raise _special(display, kind)
         limit = current().fileBytes
         if st.st_size > limit:
-            raise _too_big(display, st.st_size, limit)
+            raise too_big(display, st.st_size, limit)
         chunks, total = [], 0
         while chunk := os.read(fd, 1 << 20):
             total += len(chunk)
             if total > limit:  # the file grew while we read it
-                raise _too_big(display, total, limit)
+                raise too_big(display, total, limit)
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
@@ -187,7 +189,7 @@ def check_text(text: str, display: str) -> None:
     if len(text) > limit:
         size = len(text.encode("utf-8", "replace"))
         if size > limit:
-            raise _too_big(display, size, limit)
+            raise too_big(display, size, limit)
 
 
 # -- YAML documents -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import yaml
 
+from betcycle import limits
 from betcycle.errors import UserError
 from betcycle.resources import Resource
 from betcycle.yamlio import HEADER_MARK, load_all_with_lines, read_text
@@ -104,12 +105,8 @@ def load_env_manifests(root: Path, env: str, manifests_dir: str) -> list[Resourc
                     continue
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, root).replace(os.sep, "/")
-                try:
-                    with open(full, encoding="utf-8") as fh:
-                        text = fh.read()
-                except (OSError, UnicodeDecodeError):
-                    text = read_text(Path(full), rel)  # raises the proper UserError
-                out += parse(text, rel, env=env, app=app)
+                # read_text, not open(): a FIFO here would block forever, a huge file would not stop
+                out += parse(read_text(Path(full), rel), rel, env=env, app=app)
     return out
 
 
@@ -118,7 +115,7 @@ def load_paths(paths: list[str], *, cwd: Path, stdin: TextIO | None = None) -> l
     out: list[Resource] = []
     for raw in paths:
         if raw == "-":
-            out += parse((stdin or sys.stdin).read(), "<stdin>")
+            out += parse(_read_stdin(stdin or sys.stdin), "<stdin>")
             continue
         p = (cwd / raw) if not Path(raw).is_absolute() else Path(raw)
         if p.is_dir():
@@ -132,6 +129,20 @@ def load_paths(paths: list[str], *, cwd: Path, stdin: TextIO | None = None) -> l
         else:
             raise UserError("no such file or folder", path=raw)
     return out
+
+
+def _read_stdin(stream: TextIO) -> str:
+    """Standard input as UTF-8 text within limits.fileBytes (a bad byte is reported with its line)."""
+    cap = limits.current().fileBytes
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:  # a real stdin: read bytes, so a bad byte is an error here, not a crash later
+        data = buffer.read(cap + 1)
+        if len(data) > cap:
+            raise limits.too_big("<stdin>", None, cap)
+        return limits.decode(data, "<stdin>")
+    text = stream.read(cap + 1)
+    limits.check_text(text, "<stdin>")
+    return text
 
 
 def _display(p: Path, cwd: Path) -> str:
