@@ -86,3 +86,74 @@ def test_merge_properties(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any
     assert merge([layer("ab", ab), layer("c", c)])[0] == merged
     # every top-level key has an origin
     assert all((k,) in origins for k in merged)
+
+
+def _reference_merge(layers: list[Layer]) -> tuple[dict[str, Any], dict[Any, Any]]:
+    """The merge as first written, forgetting origins by scanning them all (quadratic): the oracle."""
+    from betcycle.values import _copy, _record, _strip_nulls
+    from betcycle.yamlio import line_of
+
+    def forget(key: tuple[Any, ...], origins: dict[Any, Any]) -> None:
+        for k in [k for k in origins if k[: len(key)] == key]:
+            del origins[k]
+
+    def merge_into(
+        target: dict[str, Any], incoming: Any, key: tuple[Any, ...], lay: Layer, origins: Any
+    ) -> None:
+        for k, v in incoming.items():
+            sub = (*key, k)
+            if v is None:
+                if k in target:
+                    del target[k]
+                    forget(sub, origins)
+                continue
+            current = target.get(k)
+            if isinstance(v, dict) and isinstance(current, dict):
+                merge_into(current, v, sub, lay, origins)
+                origins.setdefault(sub, (lay.file, line_of(lay.lines, sub)))
+            else:
+                forget(sub, origins)
+                target[k] = _copy(_strip_nulls(v))
+                _record(target[k], sub, lay, origins)
+
+    result: dict[str, Any] = {}
+    origins: dict[Any, Any] = {}
+    for lay in layers:
+        merge_into(result, lay.values, (), lay, origins)
+    return result, origins
+
+
+@given(maps, maps, maps)
+def test_linear_merge_keeps_the_origins_of_the_original(
+    a: dict[str, Any], b: dict[str, Any], c: dict[str, Any]
+) -> None:
+    layers = [layer("a", a), layer("b", b), layer("c", c)]
+    assert merge(layers) == _reference_merge(layers)
+
+
+class _CountedKey(str):
+    """A key that counts how often it is compared: scanning every origin per key compares keys n² times."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedKey.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_merge_is_linear_in_the_size_of_the_values() -> None:
+    # no timing: count key comparisons, which the old quadratic forget did for every (replaced key, origin)
+    def comparisons(n: int) -> int:
+        def big(tag: str) -> dict[str, Any]:
+            return {_CountedKey("config"): {_CountedKey(f"K{i}"): f"{tag}{i}" for i in range(n)}}
+
+        _CountedKey.comparisons = 0
+        merged, origins = merge([layer("chart", big("a")), layer("app", big("b")), layer("env", big("c"))])
+        assert merged["config"]["K7"] == "c7" and origins[("config", "K7")] == ("env", None)
+        return _CountedKey.comparisons
+
+    small, large = comparisons(500), comparisons(2000)
+    assert large <= 4 * small + 100  # 4x the keys, at most ~4x the work (quadratic would be 16x)
+    assert large <= 20 * 2000  # a dozen comparisons per key (dict and tuple lookups), not one per origin
