@@ -321,10 +321,10 @@ def check_node(node: yaml.Node, display: str, text_size: int) -> None:
         if n.tag not in _COLLECTION_TAGS:
             raise _unsupported(n.tag, display, line)
         if isinstance(n, yaml.MappingNode):
-            for k, v in reversed(n.value):
+            for k, _ in n.value:  # in order, so the first bad key is the one reported
                 if k.tag != _STR and not (k.tag == _MERGE and isinstance(k, yaml.ScalarNode)):
                     _bad_key(k, display)
-                stack.append((v, depth + 1))
+            stack.extend((v, depth + 1) for _, v in reversed(n.value))
         else:
             stack.extend((item, depth + 1) for item in reversed(n.value))
 
