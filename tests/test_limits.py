@@ -158,6 +158,14 @@ def test_flow_nesting_that_would_crash_libyaml_is_refused_first(loader: Any) -> 
     )
 
 
+def test_a_deeply_nested_betcycle_yaml_is_an_error_not_a_crash(example: Path, cli) -> None:
+    # read first for its limits: that read is bounded like every other
+    (example / "betcycle.yaml").write_text("repoURL: " + "[" * 100_000 + "\n")
+    code, _, err = cli("--root", example, "render", "--check")
+    assert code == 2
+    assert _first_error(err) == "error: betcycle.yaml:1: nested more than 100 levels deep"
+
+
 def test_depth_limit_from_betcycle_yaml(example: Path, cli) -> None:
     (example / "betcycle.yaml").write_text(
         "repoURL: https://github.com/example-org/platform.git\nlimits:\n  depth: 3\n"
@@ -207,6 +215,16 @@ def test_values_json_cannot_hold_are_exit_2_with_the_line(
     if hint:
         assert f"  hint: {hint}" in err
     assert "this is a bug" not in err
+
+
+def test_policy_files_may_keep_unquoted_dates_and_keys_which_they_convert() -> None:
+    # waivers are documented with `expires: 2025-09-30`; policy_load turns dates and keys into strings
+    data, _ = load_with_lines("expires: 2025-09-30\n8080: x\n", "w.yaml", strict_types=False)
+    assert str(data["expires"]) == "2025-09-30" and data[8080] == "x"
+    with pytest.raises(UserError, match="unsupported YAML type !!binary"):
+        load_with_lines("a: !!binary aGVsbG8=\n", "w.yaml", strict_types=False)
+    with pytest.raises(UserError, match="read as a date"):
+        load_with_lines("expires: 2025-09-30\n", "w.yaml")
 
 
 def test_generated_manifest_with_int_key_or_alias_leaves_the_fast_path(tmp_path: Path, cli) -> None:

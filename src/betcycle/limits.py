@@ -85,10 +85,14 @@ def from_settings(data: Any) -> Limits:
 
 def for_repository(root: Path) -> Limits:
     """The limits of the repository at `root`: its betcycle.yaml's `limits:`, read with the defaults."""
+    from betcycle.yamlio import load_with_lines  # yamlio reads through this module
+
     settings = root / "betcycle.yaml"
+    if not settings.is_file():
+        return DEFAULTS
     try:
-        data = yaml.load(read_text(settings, "betcycle.yaml"), Loader=_Loader)
-    except (UserError, yaml.YAMLError):
+        data, _ = load_with_lines(read_text(settings, "betcycle.yaml"), "betcycle.yaml")
+    except UserError:
         return DEFAULTS  # load_repo reports what is wrong with the file
     return from_settings(data)
 
@@ -206,6 +210,7 @@ _VALUE_TAGS = frozenset(
     }
 )
 _MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAX_INT_DIGITS = 1000
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _TYPE_NAMES = {
@@ -272,14 +277,15 @@ def _key_text(node: yaml.Node) -> str:
     return value if len(value) <= 40 else value[:37] + "..."
 
 
-def check_node(node: yaml.Node, display: str, text_size: int) -> None:
+def check_node(node: yaml.Node, display: str, text_size: int, *, strict_types: bool = True) -> None:
     """Refuse what a document must not hold, before it is constructed.
 
     Aliases: at most `limits.aliases` dereferences, and the document with them expanded at most
     `limits.aliasExpansion` nodes per character of text (a "billion laughs" bomb fails at the first few
     thousand nodes instead of expanding to 10**9), and never a recursive one. Values: only what JSON holds;
     a YAML 1.1 date (`2024-01-01`), `!!binary`, `!!set` and non-string keys (`8080:`, `on:`, `~:`) are
-    errors naming the line, with the quoting that fixes them.
+    errors naming the line, with the quoting that fixes them. `strict_types=False` lets dates and scalar
+    keys of other types through, for callers that turn them into strings themselves (policy files).
     """
     lim = current()
     max_nodes = lim.aliasExpansion * max(text_size, 1000)
@@ -312,7 +318,8 @@ def check_node(node: yaml.Node, display: str, text_size: int) -> None:
                 hint="write the values out, or raise limits.aliasExpansion in betcycle.yaml",
             )
         if isinstance(n, yaml.ScalarNode):
-            _check_scalar(n, display, line)
+            if strict_types or n.tag != _TIMESTAMP:
+                _check_scalar(n, display, line)
             continue
         if depth >= lim.depth:
             raise _too_deep(display, line, lim.depth)
@@ -322,7 +329,8 @@ def check_node(node: yaml.Node, display: str, text_size: int) -> None:
             raise _unsupported(n.tag, display, line)
         if isinstance(n, yaml.MappingNode):
             for k, _ in n.value:  # in order, so the first bad key is the one reported
-                if k.tag != _STR and not (k.tag == _MERGE and isinstance(k, yaml.ScalarNode)):
+                plain = k.tag == _STR or (k.tag == _MERGE and isinstance(k, yaml.ScalarNode))
+                if not plain and (strict_types or not isinstance(k, yaml.ScalarNode)):
                     _bad_key(k, display)
             stack.extend((v, depth + 1) for _, v in reversed(n.value))
         else:
@@ -337,7 +345,7 @@ def _check_scalar(n: yaml.ScalarNode, display: str, line: int) -> None:
                 f"number with {len(n.value)} digits", path=display, line=line, hint="quote it if it is text"
             )
         return
-    if n.tag == "tag:yaml.org,2002:timestamp":
+    if n.tag == _TIMESTAMP:
         raise UserError(
             f"{n.value} is read as a date (YAML 1.1), not as text",
             path=display,
@@ -384,18 +392,16 @@ def fast_path_suspect(text: str) -> bool:
 def plain_json_data(doc: Any) -> bool:
     """True when every key is a string and the nesting is within the limit (checks the fast parser's result)."""
     limit = current().depth
-    stack: list[tuple[Any, int]] = [(doc, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if type(value) is dict:
-            if depth >= limit:
+    level = [doc] if type(doc) in (dict, list) else []
+    depth = 0
+    while level:  # one nesting level at a time, containers only: this runs on every rendered manifest
+        if depth >= limit:
+            return False
+        below: list[Any] = []
+        for value in level:
+            items = value.values() if type(value) is dict else value
+            if type(value) is dict and any(type(k) is not str for k in value):
                 return False
-            for k in value:
-                if type(k) is not str:
-                    return False
-            stack.extend((v, depth + 1) for v in value.values())
-        elif type(value) is list:
-            if depth >= limit:
-                return False
-            stack.extend((v, depth + 1) for v in value)
+            below += [v for v in items if type(v) in (dict, list)]
+        level, depth = below, depth + 1
     return True

@@ -262,7 +262,8 @@ def validate_file(data: Any, lines: LineMap, schema_name: str, display: str) -> 
 def _load_yaml(path: Path, display: str) -> tuple[Any, LineMap]:
     text = read_text(path, display)
     try:
-        data, lines = load_with_lines(text, display)
+        # policy files may write dates unquoted (expires: 2025-09-30): to_json turns them into strings
+        data, lines = load_with_lines(text, display, strict_types=False)
     except ValueError as exc:  # PyYAML raises plain ValueError for impossible dates such as 2025-02-30
         raise UserError(f"invalid value: {exc}", path=display, hint="quote the value or fix it") from None
     return to_json(data), lines

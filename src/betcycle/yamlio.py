@@ -229,8 +229,11 @@ def _walk(node: yaml.Node, key: PathKey, lines: LineMap, path: str) -> None:
             _walk(item, (*key, i), lines, path)
 
 
-def load_with_lines(text: str, path: str) -> tuple[Any, LineMap]:
-    """Parse one YAML document and map every value's path to its line (duplicate keys are an error)."""
+def load_with_lines(text: str, path: str, *, strict_types: bool = True) -> tuple[Any, LineMap]:
+    """Parse one YAML document and map every value's path to its line (duplicate keys are an error).
+
+    `strict_types=False` allows YAML 1.1 dates and non-string keys, for callers that convert them.
+    """
     try:
         limits.check_text(text, path)
         limits.check_stream_depth(text, path)
@@ -240,7 +243,8 @@ def load_with_lines(text: str, path: str) -> tuple[Any, LineMap]:
                 node = loader.get_single_node()
                 if node is None:
                     return None, {}
-                limits.check_node(node, path, len(text))  # before _walk, which would expand an alias bomb
+                # before _walk, which would expand an alias bomb
+                limits.check_node(node, path, len(text), strict_types=strict_types)
                 lines: LineMap = {}
                 _walk(node, (), lines, path)
                 data = loader.construct_document(node)
