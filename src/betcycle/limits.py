@@ -27,6 +27,11 @@ import yaml
 
 from betcycle.errors import UserError
 
+try:  # the loader yamlio uses (imported here, not from yamlio, which imports this module)
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -95,12 +100,6 @@ def for_repository(root: Path) -> Limits:
     except UserError:
         return DEFAULTS  # load_repo reports what is wrong with the file
     return from_settings(data)
-
-
-try:  # same loader as yamlio (no import cycle: yamlio imports this module)
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
 def _size(n: float) -> str:
