@@ -376,5 +376,5 @@ def test_rollback_names_file_line_and_revision_of_a_broken_version(repo_git: Pat
     ).stdout.strip()
     code, out, err = cli("--root", repo_git, "rollback", "hello", "--env", "prod", "--to", "0.9.0")
     assert code == 2
-    assert f"note: {prod}:3 at {sha[:12]}: invalid YAML: found duplicate anchor 't'; skipped\n" in out
+    assert f"note: {prod}:3 at {sha[:12]} is not valid YAML; skipped (found duplicate anchor 't')\n" in out
     assert "^ (line" not in out + err

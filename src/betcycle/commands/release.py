@@ -317,7 +317,10 @@ def tag_history(root: Path, file: str, out: TextIO | None = None) -> list[tuple[
             tag = yamledit.get_value(version.text, ["image", "tag"], file)
         except UserError as exc:  # named with its revision, on one line
             if out is not None:
-                out.write(f"note: {exc.location()} at {version.commit[:12]}: {exc.message}; skipped\n")
+                reason = exc.message.removeprefix("invalid YAML: ")
+                out.write(
+                    f"note: {exc.location()} at {version.commit[:12]} is not valid YAML; skipped ({reason})\n"
+                )
             continue
         if tag is not None:
             found.append((str(tag), version.commit, version.date))
