@@ -324,12 +324,29 @@ def _check_requirement(policy: Policy, req: Requirement, res: Resource, index: _
     )
 
 
+def _owning_app(res: Resource) -> str:
+    """The app a resource belongs to: its folder's, or for an app's own Argo CD Application and AppProject
+    (rendered into the environment's argocd/ folder) the app they deploy, so a waiver scoped to the app
+    covers the Application that puts it in place too."""
+    if res.app:
+        return res.app
+    labels = res.metadata.get("labels")
+    if (
+        res.kind in ("Application", "AppProject")
+        and isinstance(labels, dict)
+        and labels.get("app.kubernetes.io/managed-by") == "betcycle"
+    ):
+        part_of = labels.get("app.kubernetes.io/part-of")
+        return part_of if isinstance(part_of, str) else ""
+    return ""
+
+
 def _waives(w: Waiver, policy: Policy, res: Resource) -> bool:
     if w.policy != policy.id:
         return False
     if w.env is not None and not fnmatchcase(res.env or "", w.env):
         return False
-    if w.app is not None and not fnmatchcase(res.app or "", w.app):
+    if w.app is not None and not fnmatchcase(_owning_app(res), w.app):
         return False
     if w.resource is not None:
         target = (
