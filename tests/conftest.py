@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -108,3 +109,16 @@ def repo_git(example: Path, git_env: None) -> Path:
     git(example, "add", "-A")
     git(example, "commit", "-q", "-m", "initial")
     return example
+
+
+def read_only_even_for_root(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """chmod 0555 on `folder`, and os.access saying so even as root (CAP_DAC_OVERRIDE ignores modes)."""
+    folder.chmod(0o555)
+    real = os.access
+
+    def access(path: object, mode: int, **kwargs: object) -> bool:
+        if mode & os.W_OK and Path(str(path)).resolve() == folder.resolve():
+            return False
+        return real(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from betcycle import safepaths, transaction
-from tests.conftest import git
+from tests.conftest import git, read_only_even_for_root
 
 DEV = "environments/dev/manifests/hello"
 STAGING = "environments/staging/manifests/hello"
@@ -207,13 +207,12 @@ def test_a_link_that_stays_inside_the_repository_is_fine_for_inputs(example: Pat
 # ---- all or nothing ---------------------------------------------------------------------------------------
 
 
-def test_a_read_only_environment_stops_the_render_before_any_file_changes(example: Path, cli) -> None:
+def test_a_read_only_environment_stops_the_render_before_any_file_changes(
+    example: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _retag(example, "dev", "staging")
     before = tree(example)
-    (example / STAGING).chmod(0o555)
-    if os.access(example / STAGING, os.W_OK):  # root (CAP_DAC_OVERRIDE) writes into read-only folders
-        (example / STAGING).chmod(0o755)
-        pytest.skip("this user can write into read-only folders; the next test covers a failing write")
+    read_only_even_for_root(monkeypatch, example / STAGING)
     try:
         code, _, err = cli("--root", example, "render")
     finally:
