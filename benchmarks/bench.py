@@ -64,7 +64,7 @@ def betcycle(*args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[
 
 def _set_env_var(path: Path, name: str, value: str) -> None:
     """Add `env.NAME: value` to a values file with a round-trip edit (comments and layout kept)."""
-    from betcycle import yamledit
+    from betcycle.model import yamledit
 
     text, _ = yamledit.set_value(path.read_text(), path.name, ["env", name], value)
     path.write_text(text)

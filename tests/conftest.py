@@ -36,8 +36,8 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 @pytest.fixture(scope="session")
 def _rendered_fixture_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/fixtures/repo, rendered once per session; read-only: tests get copies (`example`)."""
-    from betcycle import render
-    from betcycle.repo import load_repo
+    from betcycle.model.repo import load_repo
+    from betcycle.render import engine as render
 
     root = tmp_path_factory.mktemp("fixture") / "repo"
     shutil.copytree(FIXTURE_REPO, root)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import argocd, crosscheck, manifests, render
 from betcycle.errors import UserError, UserErrors
-from betcycle.repo import load_repo
+from betcycle.model.repo import load_repo
+from betcycle.render import argocd
+from betcycle.render import engine as render
+from betcycle.validate import crosscheck, manifests
 from tests.conftest import git, write_tree
 
 ENVS = ("dev", "staging", "prod")

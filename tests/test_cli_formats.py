@@ -11,7 +11,7 @@ import pytest
 
 from betcycle import formats
 from betcycle.cli import find_root
-from betcycle.findings import Finding, json_path, sort_findings
+from betcycle.model.findings import Finding, json_path, sort_findings
 
 FINDINGS = [
     Finding(

@@ -14,8 +14,8 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from betcycle import crd
 from betcycle.errors import UserError, UserErrors
+from betcycle.validate import crd
 from tests.conftest import VENDORED_SCHEMAS
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from betcycle import crd, crd_fetch, crd_vendor
 from betcycle.commands import schemas as schemas_cmd
 from betcycle.errors import UserError, UserErrors
+from betcycle.validate import crd, crd_fetch, crd_vendor
 from tests.conftest import REPO, VENDORED_SCHEMAS, write_tree
 from tests.test_crd import GADGET_YAML, WIDGET_YAML, make_crd
 

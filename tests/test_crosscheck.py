@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from betcycle import manifests
-from betcycle.crosscheck import ExternalRef, check_environment, selector_matches
+from betcycle.validate import manifests
+from betcycle.validate.crosscheck import ExternalRef, check_environment, selector_matches
 
 BASE = """\
 apiVersion: apps/v1

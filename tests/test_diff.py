@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from betcycle.diff import (
+from betcycle.diff.engine import (
     DiffReport,
     EnvInfo,
     Masker,
@@ -25,8 +25,8 @@ from betcycle.diff import (
     parse_quantity,
     short_tag,
 )
-from betcycle.diff_formats import MARKER, write_json, write_markdown, write_text
-from betcycle.resources import Resource
+from betcycle.diff.formats import MARKER, write_json, write_markdown, write_text
+from betcycle.model.resources import Resource
 
 PRICES = {"currency": "EUR", "cpuPerCoreMonth": 20.0, "memoryPerGiBMonth": 2.5}
 ENVS = {

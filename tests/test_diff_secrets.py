@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from betcycle.diff import DiffReport, EnvInfo, compute
-from betcycle.diff_formats import write_json, write_markdown, write_text
-from betcycle.diff_secrets import Masker
-from betcycle.manifests import parse
-from betcycle.resources import Resource
+from betcycle.diff.engine import DiffReport, EnvInfo, compute
+from betcycle.diff.formats import write_json, write_markdown, write_text
+from betcycle.diff.secrets import Masker
+from betcycle.model.resources import Resource
+from betcycle.validate.manifests import parse
 from tests.conftest import git
 
 ENVS = {"dev": EnvInfo("dev"), "prod": EnvInfo("prod", True)}

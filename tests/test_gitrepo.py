@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import gitrepo
+from betcycle.diff import gitrepo
 from betcycle.errors import UserError
 from tests.conftest import git, write_tree
 

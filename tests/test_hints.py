@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import manifests
-from betcycle.crd import CrdSchemaStore
-from betcycle.repo import LIST_HINTS, suggest
-from betcycle.validate import validate_schemas
+from betcycle.model.repo import LIST_HINTS, suggest
+from betcycle.validate import manifests
+from betcycle.validate.crd import CrdSchemaStore
+from betcycle.validate.engine import validate_schemas
 from tests.conftest import FIXTURE_REPO, write_tree
 
 

@@ -16,10 +16,11 @@ import yaml_rs
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from betcycle import manifests, render
 from betcycle.errors import UserError, UserErrors
-from betcycle.repo import load_repo
-from betcycle.yamlio import DuplicateKeyError, FastLoader, load_all_with_lines
+from betcycle.model.repo import load_repo
+from betcycle.model.yamlio import DuplicateKeyError, FastLoader, load_all_with_lines
+from betcycle.render import engine as render
+from betcycle.validate import manifests
 from tests.conftest import REPO, write_tree
 
 VALUES = "environments/dev/apps/web.yaml"

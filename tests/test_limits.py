@@ -10,9 +10,10 @@ from typing import Any
 import jinja2
 import pytest
 
-from betcycle import limits, sandbox
 from betcycle.errors import UserError
-from betcycle.yamlio import HEADER_MARK, load_all, load_all_with_lines, load_with_lines, read_text
+from betcycle.model import limits
+from betcycle.model.yamlio import HEADER_MARK, load_all, load_all_with_lines, load_with_lines, read_text
+from betcycle.render import sandbox
 
 DEV = "environments/dev/apps/hello.yaml"
 TEMPLATES = "charts/service/templates"

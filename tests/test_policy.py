@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from betcycle.errors import UserError, UserErrors
-from betcycle.policy import (
+from betcycle.model.resources import Resource
+from betcycle.policy.engine import (
     PolicySet,
     count_waived,
     find_origin,
@@ -23,7 +24,6 @@ from betcycle.policy import (
     run_test,
     selector_matches,
 )
-from betcycle.resources import Resource
 from tests.conftest import write_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,7 +210,7 @@ def test_an_app_deployed_into_kube_system_is_refused_unless_waived(
 
 
 def test_fixture_manifests_pass_the_fixture_policies(example: Path) -> None:
-    from betcycle import manifests
+    from betcycle.validate import manifests
 
     resources: list[Resource] = []
     for env in ("dev", "staging", "prod"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import transaction
+from betcycle.render import transaction
 from tests.conftest import git, read_only_even_for_root
 
 PROD = "environments/prod/apps/hello.yaml"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import render
 from betcycle.errors import UserError, UserErrors
-from betcycle.repo import load_repo
+from betcycle.model.repo import load_repo
+from betcycle.render import engine as render
 from tests.conftest import REPO
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import safepaths, transaction
+from betcycle.model import safepaths
+from betcycle.render import transaction
 from tests.conftest import git, read_only_even_for_root
 
 DEV = "environments/dev/manifests/hello"
@@ -275,7 +276,7 @@ def test_ctrl_c_in_the_write_phase_puts_every_file_back_and_says_so(
 def test_ctrl_c_before_the_write_phase_says_nothing_was_written(
     example: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from betcycle import render
+    from betcycle.render import engine as render
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -314,7 +315,7 @@ def test_files_keep_their_mode_and_new_files_get_the_umask_default(
 _HOLD = """
 import sys
 from pathlib import Path
-from betcycle import transaction
+from betcycle.render import transaction
 with transaction.lock(Path(sys.argv[1]), "betcycle render"):
     print("held", flush=True)
     sys.stdin.read()

@@ -73,8 +73,8 @@ def repo(example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_env
     copy_in(example, *TOOLKIT)
     # The fixture's manifests came from its own chart: render again with the shipped one, so the repository
     # starts consistent (as a user's does) and a stamp alone keeps it so.
-    from betcycle import render
-    from betcycle.repo import load_repo
+    from betcycle.model.repo import load_repo
+    from betcycle.render import engine as render
 
     render.write(example, render.render(load_repo(example)))
     git(example, "init", "--quiet", "--initial-branch=main")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from betcycle import crd, manifests
-from betcycle.crd import CrdSchemaStore
-from betcycle.crd_vendor import ADD_HINT
 from betcycle.errors import UserError
-from betcycle.validate import validate_schemas
+from betcycle.validate import crd, manifests
+from betcycle.validate.crd import CrdSchemaStore
+from betcycle.validate.crd_vendor import ADD_HINT
+from betcycle.validate.engine import validate_schemas
 from tests.conftest import VENDORED_SCHEMAS, write_tree
 
 DEPLOY = """\

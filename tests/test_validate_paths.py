@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from betcycle import manifests
+from betcycle.validate import manifests
 from tests.conftest import write_tree
 
 RC_AND_SERVICE = """\

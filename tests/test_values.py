@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from betcycle.values import Layer, locate, merge
+from betcycle.model.values import Layer, locate, merge
 
 
 def layer(file: str, values: dict[str, Any], lines: dict[Any, int] | None = None) -> Layer:
@@ -90,8 +90,8 @@ def test_merge_properties(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any
 
 def _reference_merge(layers: list[Layer]) -> tuple[dict[str, Any], dict[Any, Any]]:
     """The merge as first written, forgetting origins by scanning them all (quadratic): the oracle."""
-    from betcycle.values import _copy, _record, _strip_nulls
-    from betcycle.yamlio import line_of
+    from betcycle.model.values import _copy, _record, _strip_nulls
+    from betcycle.model.yamlio import line_of
 
     def forget(key: tuple[Any, ...], origins: dict[Any, Any]) -> None:
         for k in [k for k in origins if k[: len(key)] == key]:

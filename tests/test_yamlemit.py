@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from betcycle import yamlemit, yamlio
+from betcycle.model import yamlemit, yamlio
 from tests.test_yamlio import YAML11_SCALARS
 
 TRICKY = [

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from betcycle.errors import UserError
-from betcycle.yamlio import atomic_write, dump, load_all, load_all_with_lines, load_with_lines
+from betcycle.model.yamlio import atomic_write, dump, load_all, load_all_with_lines, load_with_lines
 
 
 def test_yaml_1_1_scalars_are_read_the_kubernetes_way() -> None:
@@ -119,7 +119,7 @@ YAML11_SCALARS = [
 
 
 def _both(text: str) -> tuple[object, object]:
-    from betcycle import yamlio
+    from betcycle.model import yamlio
 
     slow = yaml.load(text, Loader=yamlio.FastLoader)
     fast = yamlio.load_all_with_lines(text, "x", generated=True)
@@ -160,6 +160,6 @@ def test_fast_path_agrees_on_every_rendered_manifest(example: Path) -> None:
 
 
 def test_hand_written_files_always_use_yaml_1_1() -> None:
-    from betcycle import yamlio
+    from betcycle.model import yamlio
 
     assert yamlio.load_all_with_lines("a: on\nb: 0755\n", "x")[0][0] == {"a": True, "b": 493}

@@ -173,7 +173,7 @@ def _to_output(path: Path | None, run: Callable[[TextIO], int]) -> int:
     """Run a report-writing command into `path` atomically (or stdout)."""
     if path is None:
         return run(sys.stdout)
-    from betcycle.yamlio import atomic_write
+    from betcycle.model.yamlio import atomic_write
 
     buf = io.StringIO()
     code = run(buf)
@@ -219,7 +219,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
         )
         return _to_output(args.output, lambda o: diff_cmd.run(root, out=o, **kwargs))
     if args.command in ("set-image", "promote", "rollback"):
-        from betcycle.commands import release
+        from betcycle.release import engine as release
 
         common = dict(commit=args.commit, branch=args.branch, pr_body=args.pr_body, out=out)
         if args.command == "set-image":
@@ -235,7 +235,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             )
         return release.rollback(root, args.app, args.env, args.to, force=args.force, **common)
     if args.command == "policy":
-        from betcycle import policy
+        from betcycle.policy import engine as policy
 
         if args.policy_command == "list":
             return policy.run_list(root, out, args.format)
@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
     root = args.root.resolve() if args.root else find_root(Path.cwd())
     try:
-        from betcycle import limits  # caps on input size and template cost: betcycle.yaml's limits
+        from betcycle.model import limits  # caps on input size and template cost: betcycle.yaml's limits
 
         with limits.scope(limits.for_repository(root)):
             return _dispatch(args, root)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from betcycle import changes, diff, diff_formats
+from betcycle.diff import changes
+from betcycle.diff import engine as diff
+from betcycle.diff import formats as diff_formats
 from betcycle.formats.text import use_colour
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from betcycle import render, transaction
-from betcycle.repo import load_repo
+from betcycle.model.repo import load_repo
+from betcycle.render import engine as render
+from betcycle.render import transaction
 
 
 def run(root: Path, envs: list[str], apps: list[str], *, check: bool, out: TextIO) -> int:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from betcycle import crd, crd_fetch, crd_vendor
 from betcycle.errors import UserError
+from betcycle.validate import crd, crd_fetch, crd_vendor
 
 
 def _plural(n: int, word: str) -> str:

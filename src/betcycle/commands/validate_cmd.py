@@ -7,16 +7,17 @@ import functools
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import crosscheck, formats, manifests
-from betcycle.crd import CrdSchemaStore, SchemaDir, default_cache_dir
-from betcycle.crd_vendor import REFRESH_HINT, vendored_dir
+from betcycle import formats
 from betcycle.errors import UserError, UserErrors
-from betcycle.findings import Finding, has_errors, sort_findings
-from betcycle.repo import Environment, Repo, close_matches, did_you_mean, load_repo
-from betcycle.resources import LazyOrigins, Resource
-from betcycle.schemas import supported_versions
-from betcycle.validate import SchemaReport, validate_schemas
-from betcycle.yamlio import load_with_lines, read_text
+from betcycle.model.findings import Finding, has_errors, sort_findings
+from betcycle.model.repo import Environment, Repo, close_matches, did_you_mean, load_repo
+from betcycle.model.resources import LazyOrigins, Resource
+from betcycle.model.schemas import supported_versions
+from betcycle.model.yamlio import load_with_lines, read_text
+from betcycle.validate import crosscheck, manifests
+from betcycle.validate.crd import CrdSchemaStore, SchemaDir, default_cache_dir
+from betcycle.validate.crd_vendor import REFRESH_HINT, vendored_dir
+from betcycle.validate.engine import SchemaReport, validate_schemas
 
 #: the stages `--checks` chooses from, in the order they run
 CHECKS = ("schema", "crossref", "policy")
@@ -64,7 +65,9 @@ def _env_external(root: Path, env: str) -> dict[str, Any]:
 
 
 def _origins(repo: Repo, env: Environment, app: str) -> dict[str, tuple[str, int, Any]]:
-    from betcycle import render  # imports Jinja2: only needed when a finding wants its values line
+    from betcycle.render import (
+        engine as render,  # imports Jinja2: only needed when a finding wants its values line
+    )
 
     try:
         vals, origins, _ = render.merged_values(repo, env, app)
@@ -76,7 +79,7 @@ def _origins(repo: Repo, env: Environment, app: str) -> dict[str, tuple[str, int
 def _policies(root: Path, enabled: bool) -> Any:
     if not enabled or not (root / "policies").is_dir():
         return None
-    from betcycle.policy import load_policies
+    from betcycle.policy.engine import load_policies
 
     return load_policies(root)
 

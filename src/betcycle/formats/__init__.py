@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from betcycle.findings import Finding
 from betcycle.formats import github, json_format, sarif, text
+from betcycle.model.findings import Finding
 
 Formatter = Callable[[Sequence[Finding], TextIO, dict[str, object]], None]
 

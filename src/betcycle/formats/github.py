@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from betcycle.findings import Finding
+from betcycle.model.findings import Finding
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 

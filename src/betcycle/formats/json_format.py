@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
-from betcycle.findings import Finding
+from betcycle.model.findings import Finding
 
 
 def write(findings: Sequence[Finding], out: TextIO, context: dict[str, object]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from betcycle import __version__
-from betcycle.findings import Finding
+from betcycle.model.findings import Finding
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 

@@ -77,7 +77,7 @@ def _styled(old: Any, new: str) -> Any:
         return DoubleQuotedScalarString(new)
     if isinstance(old, SingleQuotedScalarString):
         return SingleQuotedScalarString(new)
-    from betcycle.yamlio import load_all
+    from betcycle.model.yamlio import load_all
 
     try:
         plain_means = load_all(f"k: {new}\n", "<value>")[0]["k"]
@@ -113,7 +113,7 @@ def get_value(text: str, keys: list[str], display: str = "<text>") -> Any:
     reused anchor (which ruamel only warns about, printing a multi-line `^ (line: N)` excerpt to stderr), a
     file over limits.fileBytes, or nesting too deep for ruamel's recursive composer.
     """
-    from betcycle import limits
+    from betcycle.model import limits
 
     limits.check_text(text, display)
     try:

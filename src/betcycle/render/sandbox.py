@@ -26,7 +26,7 @@ import jinja2.sandbox
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
-from betcycle import limits
+from betcycle.model import limits
 
 #: methods and filters whose int arguments are widths or counts: a huge one allocates before we could check
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})

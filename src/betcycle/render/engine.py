@@ -21,13 +21,14 @@ from typing import Any
 import jinja2
 import yaml
 
-from betcycle import argocd, limits, safepaths, sandbox, schemacheck, transaction, values, yamlemit
 from betcycle.errors import UserError, UserErrors
-from betcycle.findings import json_path
-from betcycle.repo import Chart, Environment, Repo, sub_lines
-from betcycle.resources import Resource
-from betcycle.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
-from betcycle.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines
+from betcycle.model import limits, safepaths, schemacheck, values, yamlemit
+from betcycle.model.findings import json_path
+from betcycle.model.repo import Chart, Environment, Repo, sub_lines
+from betcycle.model.resources import Resource
+from betcycle.model.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
+from betcycle.model.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines
+from betcycle.render import argocd, sandbox, transaction
 
 
 @dataclass
@@ -543,7 +544,7 @@ def _render_argocd(
             continue
         owners[out] = obj
         res = Resource(obj.doc, env=env.name, app=None, source=env.file, line=1, output=out)
-        result.files[out] = _header("betcycle/argocd.py", list(obj.sources)) + dump(obj.doc)
+        result.files[out] = _header(argocd.TEMPLATE, list(obj.sources)) + dump(obj.doc)
         result.resources.append(res)
     return errors
 

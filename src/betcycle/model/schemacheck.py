@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema_rs
 
 from betcycle.errors import UserError
-from betcycle.findings import json_path
-from betcycle.yamlio import LineMap, PathKey, line_of
+from betcycle.model.findings import json_path
+from betcycle.model.yamlio import LineMap, PathKey, line_of
 
 #: maps a path inside the checked document to (file, line); lets merged values point at the layer that set it
 Locator = Callable[[PathKey], tuple[str, int | None]]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from betcycle.yamlio import LineMap, PathKey, line_of
+from betcycle.model.yamlio import LineMap, PathKey, line_of
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import gitrepo, render, safepaths, transaction, yamledit
+from betcycle.diff import gitrepo
 from betcycle.errors import UserError
-from betcycle.repo import EnvApp, Repo, load_repo, unknown_name
+from betcycle.model import safepaths, yamledit
+from betcycle.model.repo import EnvApp, Repo, load_repo, unknown_name
+from betcycle.render import engine as render
+from betcycle.render import transaction
 
 #: values keys `promote --all-values` copies besides image.tag (charts may narrow this in chart.yaml)
 DEFAULT_PROMOTABLE = ("image", "env", "config")
@@ -152,7 +155,9 @@ def _commit(
 
 def _pr_body(root: Path, edit: Edit, base_rev: str | None) -> str:
     """The PR description: what changed and the semantic diff of the rendered manifests (markdown)."""
-    from betcycle import changes, diff, diff_formats
+    from betcycle.diff import changes
+    from betcycle.diff import engine as diff
+    from betcycle.diff import formats as diff_formats
 
     buf = io.StringIO()
     buf.write(f"## {edit.summary}\n\n")

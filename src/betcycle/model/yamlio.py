@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from betcycle import limits, yamlemit
 from betcycle.errors import UserError
+from betcycle.model import limits, yamlemit
 
 try:  # libyaml is part of every PyYAML wheel we install; the fallback keeps odd platforms working
     from yaml import CSafeDumper as _BaseDumper

@@ -9,10 +9,10 @@ from typing import TextIO
 
 import yaml
 
-from betcycle import limits
 from betcycle.errors import UserError
-from betcycle.resources import Resource
-from betcycle.yamlio import HEADER_MARK, load_all_with_lines, read_text
+from betcycle.model import limits
+from betcycle.model.resources import Resource
+from betcycle.model.yamlio import HEADER_MARK, load_all_with_lines, read_text
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

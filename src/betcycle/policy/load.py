@@ -1,6 +1,6 @@
 """Reading policy and waiver files: checked against their JSON Schemas with line numbers, compiled once.
 
-Every problem in every file is collected and raised together as `UserErrors`; `policy.py` holds the
+Every problem in every file is collected and raised together as `UserErrors`; `engine.py` holds the
 evaluation. JSON Schema messages are rewritten into short sentences (`describe`), and a schema may carry an
 `x-message` keyword that replaces the message of every error beneath it.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import jsonschema_rs
 
 from betcycle.errors import UserError, UserErrors
-from betcycle.findings import json_path
-from betcycle.repo import close_matches, did_you_mean
-from betcycle.yamlio import LineMap, PathKey, line_of, load_with_lines, read_text
+from betcycle.model.findings import json_path
+from betcycle.model.repo import close_matches, did_you_mean
+from betcycle.model.yamlio import LineMap, PathKey, line_of, load_with_lines, read_text
 
 WAIVERS_FILE = "waivers.yaml"
 MESSAGE_KEYWORD = "x-message"

@@ -14,10 +14,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from betcycle import schemacheck
 from betcycle.errors import UserError, UserErrors
-from betcycle.schemas import supported_versions
-from betcycle.yamlio import LineMap, load_with_lines, read_text
+from betcycle.model import schemacheck
+from betcycle.model.schemas import supported_versions
+from betcycle.model.yamlio import LineMap, load_with_lines, read_text
 
 SETTINGS_FILE = "betcycle.yaml"
 #: names an app may not have, and why: they collide with what BetCycle renders for the environment itself

@@ -1,6 +1,6 @@
 """The types a semantic diff produces (DiffReport and what it holds) and their JSON shape.
 
-Shared by diff.py (which builds them), diff_risks.py and diff_formats.py; it imports none of them.
+Shared by engine.py (which builds them), risks.py and formats.py; it imports none of them.
 """
 
 from __future__ import annotations

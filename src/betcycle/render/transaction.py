@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from betcycle.errors import UserError, UserErrors
-from betcycle.yamlio import atomic_write
+from betcycle.model.yamlio import atomic_write
 
 if sys.platform != "win32":
     import fcntl

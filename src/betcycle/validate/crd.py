@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle import yamlio
 from betcycle.errors import UserError, UserErrors
+from betcycle.model import yamlio
 
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 REIMPORT_HINT = "re-run betcycle schemas import"

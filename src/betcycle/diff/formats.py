@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TextIO
 
-from betcycle.diff import (
+from betcycle.diff.engine import (
     AppDiff,
     DiffReport,
     EnvDiff,

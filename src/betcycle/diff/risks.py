@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from betcycle.diff_cost import WORKLOAD_KINDS, _get, _pod_spec
-from betcycle.diff_report import STATUSES, Doc, EnvDiff, FieldChange, ObjectChange, Risk, _canon
+from betcycle.diff.cost import WORKLOAD_KINDS, _get, _pod_spec
+from betcycle.diff.report import STATUSES, Doc, EnvDiff, FieldChange, ObjectChange, Risk, _canon
 
 _RISK_ORDER = (
     "environments prod environment deletion argocd rbac network-policy service image replicas resources"

@@ -5,7 +5,7 @@ Each is read through here, so a hostile one fails fast with one line naming the 
 hanging or exhausting memory: special files (a FIFO blocks forever) are refused before they are opened, a
 file's size is capped, and a YAML document is checked node by node before anything is built from it
 (nesting depth, alias dereferences and the size aliases expand to, and values JSON can't hold: dates,
-binary, sets, non-string keys). The template side (loops, calls, output size, time) is in `sandbox.py`.
+binary, sets, non-string keys). The template side (loops, calls, output size, time) is in `render/sandbox.py`.
 
 The defaults suit any real repository; `limits:` in betcycle.yaml overrides them (docs/configuration.md).
 """
@@ -90,7 +90,7 @@ def from_settings(data: Any) -> Limits:
 
 def for_repository(root: Path) -> Limits:
     """The limits of the repository at `root`: its betcycle.yaml's `limits:`, read with the defaults."""
-    from betcycle.yamlio import load_with_lines  # yamlio reads through this module
+    from betcycle.model.yamlio import load_with_lines  # yamlio reads through this module
 
     settings = root / "betcycle.yaml"
     if not settings.is_file():

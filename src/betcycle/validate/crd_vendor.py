@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from betcycle import yamlio
-from betcycle.crd import (
+from betcycle.errors import UserError, UserErrors
+from betcycle.model import yamlio
+from betcycle.validate.crd import (
     GVK,
     CrdSchema,
     Log,
@@ -41,7 +42,6 @@ from betcycle.crd import (
     schemas_from_text,
     source_files,
 )
-from betcycle.errors import UserError, UserErrors
 
 LOCK_FILE = "crds.lock.yaml"
 VENDOR_DIR = "schemas"  # relative to the repository root; the schemas are in VENDOR_DIR/crds/

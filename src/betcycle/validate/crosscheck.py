@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from betcycle.errors import UserError
-from betcycle.findings import Finding, for_resource
-from betcycle.repo import close_matches, did_you_mean
-from betcycle.resources import Resource
-from betcycle.yamlio import load_with_lines, read_text
+from betcycle.model.findings import Finding, for_resource
+from betcycle.model.repo import close_matches, did_you_mean
+from betcycle.model.resources import Resource
+from betcycle.model.yamlio import load_with_lines, read_text
 
 #: every kind that owns a pod template (Pod: the pod itself), for selector and reference checks
 WORKLOAD_KINDS = {

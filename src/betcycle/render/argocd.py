@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from betcycle.repo import SETTINGS_FILE, Environment, Repo
+from betcycle.model.repo import SETTINGS_FILE, Environment, Repo
 
 ARGOCD_DIR = "argocd"
+# The `# template:` header of every Argo CD file: a stable label, not this module's path (the package layout
+# may change; the committed manifests must not).
+TEMPLATE = "betcycle/argocd.py"
 IN_CLUSTER = "https://kubernetes.default.svc"
 API_VERSION = "argoproj.io/v1alpha1"
 #: AppProjects sync one wave before the Applications: created first, and pruned only after the Application

@@ -1,6 +1,6 @@
 """Policies as code: evaluate the YAML policies in `policies/` against rendered resources.
 
-Loading and schema-checking the files lives in `policy_load.py`; this module indexes the policies by kind,
+Loading and schema-checking the files lives in `load.py`; this module indexes the policies by kind,
 evaluates them (schema per subject, cross-resource `requires` rules), applies waivers and backs the
 `betcycle policy list` / `betcycle policy test` verbs. The file format is documented in docs/policies.md.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from betcycle.errors import UserError
-from betcycle.findings import Finding, for_resource, json_path, sort_findings
-from betcycle.policy_load import Example, Policy, Requirement, Waiver, describe, load_files, to_json
-from betcycle.resources import Resource
+from betcycle.model.findings import Finding, for_resource, json_path, sort_findings
+from betcycle.model.resources import Resource
+from betcycle.policy.load import Example, Policy, Requirement, Waiver, describe, load_files, to_json
 
 __all__ = [
     "POD_SPEC_PATHS",

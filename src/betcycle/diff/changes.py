@@ -11,13 +11,16 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from betcycle import argocd, gitrepo, manifests, render
-from betcycle.diff import EnvInfo
-from betcycle.diff import env_info as diff_env_info
+from betcycle.diff import gitrepo
+from betcycle.diff.engine import EnvInfo
+from betcycle.diff.engine import env_info as diff_env_info
 from betcycle.errors import UserError, UserErrors
-from betcycle.repo import Repo, load_repo, suggest
-from betcycle.resources import Resource
-from betcycle.yamlio import load_all
+from betcycle.model.repo import Repo, load_repo, suggest
+from betcycle.model.resources import Resource
+from betcycle.model.yamlio import load_all
+from betcycle.render import argocd
+from betcycle.render import engine as render
+from betcycle.validate import manifests
 
 INPUT_PATHS = ["betcycle.yaml", "apps", "charts", "environments"]
 ARGO = argocd.ARGOCD_DIR

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from betcycle.resources import Resource
+from betcycle.model.resources import Resource
 
 SEVERITIES = ("error", "warning", "info")
 

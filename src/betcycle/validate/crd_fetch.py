@@ -13,9 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from betcycle.crd import Log
-from betcycle.crd_vendor import LockEntry, Pinned, VendorResult, convert_pinned, read_lock, write_vendored
 from betcycle.errors import UserError, UserErrors
+from betcycle.validate.crd import Log
+from betcycle.validate.crd_vendor import (
+    LockEntry,
+    Pinned,
+    VendorResult,
+    convert_pinned,
+    read_lock,
+    write_vendored,
+)
 
 DOWNLOAD_TIMEOUT = 30.0
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024  # the largest upstream CRD we pin (ApplicationSet) is 1.4 MB

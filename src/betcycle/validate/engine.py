@@ -12,13 +12,13 @@ from typing import Any
 
 import jsonschema_rs
 
-from betcycle.crd import CrdSchemaStore
-from betcycle.crd_vendor import ADD_HINT
-from betcycle.findings import Finding, for_resource, json_path
-from betcycle.policy import find_origin
-from betcycle.repo import close_matches, did_you_mean
-from betcycle.resources import Resource
-from betcycle.schemas import is_builtin_group, kube_schemas
+from betcycle.model.findings import Finding, for_resource, json_path
+from betcycle.model.repo import close_matches, did_you_mean
+from betcycle.model.resources import Resource
+from betcycle.model.schemas import is_builtin_group, kube_schemas
+from betcycle.policy.engine import find_origin
+from betcycle.validate.crd import CrdSchemaStore
+from betcycle.validate.crd_vendor import ADD_HINT
 
 #: annotations that make an object a sync hook, which Argo CD creates anew on purpose (Helm's are mapped)
 HOOK_ANNOTATIONS = ("argocd.argoproj.io/hook", "helm.sh/hook")

@@ -1,12 +1,12 @@
 """Semantic diff of rendered resources: what Argo CD would sync differently, per environment and app.
 
 Pure functions: the git side hands over base and head Resources, `compute` returns a DiffReport and
-diff_formats.py writes it. Secrets are masked (on copies, by diff_secrets.Masker, under one random key per
+formats.py writes it. Secrets are masked (on copies, by secrets.Masker, under one random key per
 `compute`) before anything is compared, so field changes, hunks, risks and every output format only ever
 see keyed digests.
 
-Risk analysis lives in diff_risks.py, quantities and requested resources in diff_cost.py and the report
-types in diff_report.py; this module re-exports their public names.
+Risk analysis lives in risks.py, quantities and requested resources in cost.py and the report
+types in report.py; this module re-exports their public names.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from betcycle.diff_cost import WORKLOAD_KINDS, format_money, format_number, parse_quantity, requested
-from betcycle.diff_report import (
+from betcycle.diff.cost import WORKLOAD_KINDS, format_money, format_number, parse_quantity, requested
+from betcycle.diff.report import (
     STATUSES,
     AppDiff,
     DiffReport,
@@ -30,11 +30,11 @@ from betcycle.diff_report import (
     _canon,
     env_info,
 )
-from betcycle.diff_risks import risks, short_tag, show_value
-from betcycle.diff_secrets import Masker
-from betcycle.findings import json_path
-from betcycle.resources import Resource
-from betcycle.yamlio import dump
+from betcycle.diff.risks import risks, short_tag, show_value
+from betcycle.diff.secrets import Masker
+from betcycle.model.findings import json_path
+from betcycle.model.resources import Resource
+from betcycle.model.yamlio import dump
 
 __all__ = [
     "STATUSES",

@@ -1,0 +1,1 @@
+"""Stage 6, release: set-image, promote and rollback, editing values files in place and re-rendering."""
