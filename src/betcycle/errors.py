@@ -48,3 +48,11 @@ class UserErrors(BetcycleError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+def raise_collected(errors: list[UserError]) -> None:
+    """Raise what a pass collected: nothing, the one error as it is, or all of them together."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise UserErrors(errors)

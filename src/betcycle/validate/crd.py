@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from betcycle.errors import UserError, UserErrors
+from betcycle.errors import UserError, raise_collected
 from betcycle.model import yamlio
 
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -592,10 +592,7 @@ def _collect(sources: list[str], stdin: TextIO, log: Log | None) -> list[CrdSche
                 raise no_crds_error(source, "directory")
         except UserError as exc:
             errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise UserErrors(errors)
+    raise_collected(errors)
     return list(found.values())
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from betcycle.errors import UserError, UserErrors
+from betcycle.errors import UserError, raise_collected
 from betcycle.validate.crd import Log
 from betcycle.validate.crd_vendor import (
     LockEntry,
@@ -117,8 +117,5 @@ def fetch(
                 pinned.append(convert_pinned(entry, data, entry.url, log))
             except UserError as exc:
                 errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise UserErrors(errors)
+    raise_collected(errors)
     return write_vendored(base, pinned, entries, lock)

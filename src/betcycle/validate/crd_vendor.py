@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from betcycle.errors import UserError, UserErrors
+from betcycle.errors import UserError, raise_collected
 from betcycle.model import yamlio
 from betcycle.validate.crd import (
     GVK,
@@ -235,8 +235,7 @@ def render_folder(pinned: list[Pinned], lock: str) -> dict[str, bytes]:
                 continue
             owner[s.gvk] = p.entry
             files[_rel(s.gvk)] = dump_schema({**s.schema, SOURCE_KEY: p.entry.record()}).encode("utf-8")
-    if errors:
-        raise errors[0] if len(errors) == 1 else UserErrors(errors)
+    raise_collected(errors)
     sums = "".join(f"{_sha(files[rel])}  {rel}\n" for rel in sorted(files))
     files[SUMS] = sums.encode("utf-8")
     files[README] = _readme(ordered).encode("utf-8")
@@ -493,8 +492,7 @@ def import_vendored(
                 raise no_crds_error(source, "directory")
         except UserError as exc:
             errors.append(exc)
-    if errors:
-        raise errors[0] if len(errors) == 1 else UserErrors(errors)
+    raise_collected(errors)
 
     scan = _scan(base, entries)
     by_name = {e.name: e for e in entries}
