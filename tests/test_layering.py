@@ -16,7 +16,20 @@ from tests.conftest import write_tree
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 # The stage order (docs/architecture.md): each stage may import itself and the stages before it.
-STAGES = ("errors", "model", "render", "policy", "validate", "diff", "release", "formats", "commands", "cli")
+STAGES = (
+    "errors",
+    "model",
+    "iac",
+    "render",
+    "policy",
+    "validate",
+    "diff",
+    "aws",
+    "release",
+    "formats",
+    "commands",
+    "cli",
+)
 # Modules directly under betcycle/ and their stage; everything else is named by its subpackage.
 TOP_LEVEL = {
     "__init__": "errors",

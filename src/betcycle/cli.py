@@ -12,10 +12,13 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from betcycle import __version__
 from betcycle.errors import UserError, UserErrors
+
+if TYPE_CHECKING:
+    from betcycle.aws.session import Aws
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 FORMATS = ("text", "json", "sarif", "github")
@@ -35,6 +38,22 @@ def find_root(start: Path) -> Path:
         if (p / "betcycle.yaml").is_file() or (p / "environments").is_dir():
             return p
     return start
+
+
+def aws_options(p: argparse.ArgumentParser) -> None:
+    """The options every AWS command takes (credentials come from the usual AWS chain)."""
+    p.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's)")
+    p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default chain)")
+    p.add_argument(
+        "--endpoint-url",
+        help="an AWS-compatible endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)",
+    )
+
+
+def aws_from_args(args: argparse.Namespace) -> Aws:
+    from betcycle.aws.session import Aws
+
+    return Aws(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
 
 
 def build_parser() -> argparse.ArgumentParser:
