@@ -1,0 +1,154 @@
+"""Terraform files as data: every top-level block of `terraform/**/*.tf` with its file and lines (python-hcl2).
+
+python-hcl2 8.x parses to a rule tree whose blocks keep lark's line numbers; its `with_meta` serialisation
+option is accepted but adds nothing, so each top-level block is serialised on its own and carries its
+`line`/`end_line` from the tree. Values are plain data: strings, numbers, booleans, lists and maps; an
+expression BetCycle does not evaluate stays a string in Terraform's own `${...}` spelling
+(`bucket = aws_s3_bucket.logs.id` reads as `"${aws_s3_bucket.logs.id}"`).
+
+Every file is read through the bounded reader (`model/limits.py`), so a FIFO or a huge file fails as fast as
+any other input, and a syntax error is one `UserError` naming the file and line (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2.rules.base import BlockRule
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from betcycle.errors import UserError
+from betcycle.model import limits
+
+# strings without their quotes, heredocs as their text, no comments, blocks as plain maps
+_OPTIONS = hcl2.SerializationOptions(
+    with_comments=False,
+    strip_string_quotes=True,
+    explicit_blocks=False,
+    preserve_heredocs=False,
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One top-level block: `resource "aws_s3_bucket" "logs" {…}` is kind resource, labels (type, name)."""
+
+    kind: str
+    labels: tuple[str, ...]
+    body: dict[str, Any]
+    file: str  # the display path (relative to the repository root when under it)
+    line: int
+    end_line: int
+
+
+def _label(rule: Any) -> str:
+    value = rule.serialize(_OPTIONS)
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_text(text: str, display: str) -> list[Block]:
+    """The top-level blocks of one file's text (top-level attributes, which Terraform refuses, are ignored)."""
+    try:
+        tree = hcl2.parses(text, discard_comments=True)
+    except UnexpectedInput as exc:
+        line = getattr(exc, "line", None)
+        line = line if isinstance(line, int) and line > 0 else None
+        token = getattr(exc, "token", None)
+        at_end = isinstance(exc, UnexpectedEOF) or getattr(token, "type", None) == "$END"
+        if at_end or line is None:
+            line = max(len(text.splitlines()), 1)  # the last line: where the block or string stays open
+        what = "unexpected character" if isinstance(exc, UnexpectedCharacters) else "syntax error"
+        if at_end:
+            what = "unexpected end of file (an unclosed block or string?)"
+        elif token is not None and str(token).strip():
+            what += f" near {str(token).strip()[:40]!r}"
+        raise UserError(
+            f"not valid Terraform (HCL): {what}",
+            path=display,
+            line=line,
+            hint="run `terraform fmt` on the file to see the error in Terraform's words",
+        ) from None
+    except (LarkError, RuntimeError, ValueError) as exc:
+        raise UserError(f"not valid Terraform (HCL): {exc}", path=display) from None
+    blocks: list[Block] = []
+    for child in tree.body.children:
+        if not isinstance(child, BlockRule):
+            continue
+        labels = tuple(_label(label) for label in child.labels)
+        meta = child._meta  # the rule keeps lark's positions; there is no public accessor
+        line = getattr(meta, "line", None) or 1
+        try:
+            body = child.body.serialize(_OPTIONS)
+        except (RuntimeError, ValueError) as exc:  # e.g. "Attribute x is already defined."
+            raise UserError(f"not valid Terraform (HCL): {exc}", path=display, line=line) from None
+        blocks.append(
+            Block(
+                kind=labels[0],
+                labels=labels[1:],
+                body=body if isinstance(body, dict) else {},
+                file=display,
+                line=line,
+                end_line=getattr(meta, "end_line", None) or line,
+            )
+        )
+    return blocks
+
+
+def parse_file(path: Path, display: str) -> list[Block]:
+    """The top-level blocks of one `.tf` file, read through the bounded reader."""
+    return parse_text(limits.read_text(path, display), display)
+
+
+def _display(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def config_blocks(config_dir: Path, root: Path | None = None) -> list[Block]:
+    """Every top-level block of the `.tf` files directly in one folder (one Terraform configuration)."""
+    blocks: list[Block] = []
+    for path in sorted(config_dir.glob("*.tf")):
+        blocks.extend(parse_file(path, _display(path, root)))
+    return blocks
+
+
+def backend(config_dir: Path, root: Path | None = None) -> dict[str, Any]:
+    """The literal settings of the root configuration's `backend "s3"` block (`{}` when it declares none).
+
+    `terraform { backend "s3" { bucket = "…", key = "…", dynamodb_table = "…" } }` gives
+    `{"bucket": "…", "key": "…", "dynamodb_table": "…"}`; values that are expressions stay `${…}` strings
+    (Terraform itself refuses variables in a backend block). Two backend blocks are an error.
+    """
+    found: list[tuple[Block, dict[str, Any]]] = []
+    for block in config_blocks(config_dir, root):
+        if block.kind != "terraform":
+            continue
+        for entry in _blocks(block.body.get("backend")):
+            for kind, settings in entry.items():
+                if kind == "s3" and isinstance(settings, dict):
+                    found.append((block, settings))
+    if len(found) > 1:
+        second = found[1][0]
+        raise UserError(
+            'more than one backend "s3" block in this configuration',
+            path=second.file,
+            line=second.line,
+            hint="a root configuration has exactly one backend; keep one",
+        )
+    return dict(found[0][1]) if found else {}
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """A nested block's serialised form (a list of maps, one per repetition) as that list."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
