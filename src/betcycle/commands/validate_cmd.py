@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from betcycle import formats
 from betcycle.errors import UserError, UserErrors
+from betcycle.iac.records import ROOT_TYPE, TfResource, load_tree
 from betcycle.model.findings import Finding, has_errors, sort_findings
 from betcycle.model.repo import Environment, Repo, close_matches, did_you_mean, load_repo
 from betcycle.model.resources import LazyOrigins, Resource
@@ -76,6 +77,40 @@ def _origins(repo: Repo, env: Environment, app: str) -> dict[str, tuple[str, int
     return render.origin_map_of(vals, origins)
 
 
+#: the folder `validate` reads Terraform configurations from in a repository run
+TERRAFORM_DIR = "terraform"
+
+
+def _is_terraform(raw: str) -> bool:
+    return raw != "-" and raw.endswith(".tf")
+
+
+def _terraform_files(root: Path, paths: list[str], cwd: Path) -> list[TfResource]:
+    """The records of the `.tf` PATHs: each read with the configuration around it (its folder's other files,
+    and for a file under the repository's terraform/ the whole tree, so modules get their callers'
+    variables and default_tags); only findings in the named files, plus the root_config record of a named
+    file's root configuration, are kept."""
+    wanted: set[Path] = set()
+    trees: dict[Path, Path] = {}  # tree folder -> display base
+    tf_root = (root / TERRAFORM_DIR).resolve()
+    for raw in paths:
+        p = (Path(raw) if Path(raw).is_absolute() else cwd / raw).resolve()
+        if not p.is_file():
+            raise UserError("no such file", path=raw)
+        wanted.add(p)
+        if p.is_relative_to(tf_root):
+            trees[tf_root] = root
+        else:
+            trees.setdefault(p.parent, cwd)
+    out: list[TfResource] = []
+    for tree, base in sorted(trees.items()):
+        for rec in load_tree(tree, base):
+            where = (base / rec.file).resolve()
+            if where in wanted or (rec.type == ROOT_TYPE and where.parent in {w.parent for w in wanted}):
+                out.append(rec)
+    return out
+
+
 def _policies(root: Path, enabled: bool) -> Any:
     if not enabled or not (root / "policies").is_dir():
         return None
@@ -116,6 +151,8 @@ def run(
     )
     resources: list[Resource] = []
     findings: list[Finding] = []
+    # Terraform is read only when policies run: its findings are policy findings (`--checks policy`)
+    terraform: list[TfResource] | None = None
     versions: dict[str | None, str] = {None: kubernetes_version or supported_versions()[-1]}
     if kubernetes_version and kubernetes_version not in supported_versions():
         raise UserError(
@@ -125,7 +162,11 @@ def run(
     if paths:
         if envs or apps:
             raise UserError("--env/--app select rendered environments; they cannot be combined with PATHs")
-        resources = manifests.load_paths(paths, cwd=cwd)
+        tf_paths = [p for p in paths if _is_terraform(p)]
+        paths = [p for p in paths if not _is_terraform(p)]
+        if tf_paths and "policy" in stages:
+            terraform = _terraform_files(root, tf_paths, cwd)
+        resources = manifests.load_paths(paths, cwd=cwd) if paths else []
         # files of one environment of this repository are held to its rules: whatever they use must be in
         # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
         env_name = _environment_of(root, paths, cwd)
@@ -172,13 +213,20 @@ def run(
                 findings = [f for f in findings if f.env != env.name or f.app in apps]
             resources += env_resources
         policy_root = repo.root
+        if "policy" in stages and not apps and (repo.root / TERRAFORM_DIR).is_dir():
+            terraform = load_tree(repo.root / TERRAFORM_DIR, repo.root)
+            if envs:  # --env staging: the root configurations of that name (and the modules they call)
+                terraform = [r for r in terraform if r.root in envs]
     report = (
         validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
     )
     findings += report.findings
     policies = _policies(policy_root, "policy" in stages)
     if policies is not None:
-        findings += policies.evaluate(resources, today=today)
+        findings += policies.evaluate(resources, today=today, terraform=terraform or ())
+    extra: dict[str, Any] = {}
+    if terraform is not None:  # the JSON summary counts the Terraform resources read
+        extra["terraform"] = sum(1 for r in terraform if r.type != ROOT_TYPE)
     findings = sort_findings(findings)
     formats.write(
         fmt,
@@ -189,5 +237,6 @@ def run(
         skipped=report.skipped,
         skipped_kinds=", ".join(f"{k} ({n})" for k, n in sorted(report.skipped_kinds.items())),
         rules=policies.rules_meta() if policies is not None else {},
+        **extra,
     )
     return 1 if has_errors(findings) else 0

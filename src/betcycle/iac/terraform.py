@@ -12,16 +12,17 @@ any other input, and a syntax error is one `UserError` naming the file and line 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hcl2
-from hcl2.rules.base import BlockRule
+from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from betcycle.errors import UserError
 from betcycle.model import limits
+from betcycle.model.yamlio import LineMap, PathKey
 
 # strings without their quotes, heredocs as their text, no comments, blocks as plain maps
 _OPTIONS = hcl2.SerializationOptions(
@@ -42,6 +43,8 @@ class Block:
     file: str  # the display path (relative to the repository root when under it)
     line: int
     end_line: int
+    #: line of each attribute and nested block, by path in `body` (("ingress", 0, "cidr_blocks"): 22)
+    lines: LineMap = field(default_factory=dict, compare=False, repr=False)
 
 
 def _label(rule: Any) -> str:
@@ -80,21 +83,55 @@ def parse_text(text: str, display: str) -> list[Block]:
         labels = tuple(_label(label) for label in child.labels)
         meta = child._meta  # the rule keeps lark's positions; there is no public accessor
         line = getattr(meta, "line", None) or 1
+        lines: LineMap = {(): line}
         try:
-            body = child.body.serialize(_OPTIONS)
-        except (RuntimeError, ValueError) as exc:  # e.g. "Attribute x is already defined."
+            body = _body(child.body, (), lines)
+        except (RuntimeError, ValueError) as exc:
             raise UserError(f"not valid Terraform (HCL): {exc}", path=display, line=line) from None
         blocks.append(
             Block(
                 kind=labels[0],
                 labels=labels[1:],
-                body=body if isinstance(body, dict) else {},
+                body=body,
                 file=display,
                 line=line,
                 end_line=getattr(meta, "end_line", None) or line,
+                lines=lines,
             )
         )
     return blocks
+
+
+def _line(rule: Any) -> int | None:
+    line = getattr(getattr(rule, "_meta", None), "line", None)
+    return line if isinstance(line, int) else None
+
+
+def _body(body: BodyRule, base: PathKey, lines: LineMap) -> dict[str, Any]:
+    """A block body as plain data (nested blocks as lists, one map per repetition), recording lines."""
+    out: dict[str, Any] = {}
+    for child in body.children:
+        if isinstance(child, AttributeRule):
+            name = _label(child.identifier)
+            out[name] = child.expression.serialize(_OPTIONS)
+            at = _line(child)
+            if at:
+                lines[(*base, name)] = at
+        elif isinstance(child, BlockRule):
+            labels = [_label(label) for label in child.labels]
+            name, rest = labels[0], labels[1:]
+            repeated = out.setdefault(name, [])
+            if not isinstance(repeated, list):  # an attribute and a block of one name: keep the attribute
+                continue
+            where: PathKey = (*base, name, len(repeated), *rest)
+            inner: Any = _body(child.body, where, lines)
+            for label in reversed(rest):
+                inner = {label: inner}
+            repeated.append(inner)
+            at = _line(child)
+            if at:
+                lines[(*base, name, len(repeated) - 1)] = at
+    return out
 
 
 def parse_file(path: Path, display: str) -> list[Block]:
@@ -152,3 +189,15 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return [v for v in value if isinstance(v, dict)]
     return []
+
+
+def parse_tfvars(path: Path, display: str) -> dict[str, Any]:
+    """The literal assignments of a `.tfvars` file (`name = value` lines at the top level)."""
+    text = limits.read_text(path, display)
+    try:
+        tree = hcl2.parses(text, discard_comments=True)
+    except LarkError:
+        parse_text(text, display)  # raises the same one-line error as a .tf file
+        raise  # pragma: no cover - parse_text raised
+    lines: LineMap = {}
+    return _body(tree.body, (), lines)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from betcycle.errors import UserError
+from betcycle.iac.records import TfResource, records_from_text
 from betcycle.model.findings import Finding, for_resource, json_path, sort_findings
 from betcycle.model.resources import Resource
+from betcycle.model.yamlio import line_of
 from betcycle.policy.load import Example, Policy, Requirement, Waiver, describe, load_files, to_json
 
 __all__ = [
@@ -171,9 +173,12 @@ class PolicySet:
         self.waivers_source = waivers_source
         self._by_kind: dict[str, list[Policy]] = {}
         self._any_kind = [p for p in self.policies if "*" in p.kinds]
+        self._by_type: dict[str, list[Policy]] = {}
         for p in self.policies:
             for kind in p.kinds - {"*"}:
                 self._by_kind.setdefault(kind, []).append(p)
+            for tf_type in p.terraform or ():
+                self._by_type.setdefault(tf_type, []).append(p)
         self._cache: dict[str, tuple[Policy, ...]] = {}
 
     def __len__(self) -> int:
@@ -200,13 +205,33 @@ class PolicySet:
                     for finding in _check(policy, res, index):
                         yield policy, res, finding
 
-    def evaluate(self, resources: Sequence[Resource], *, today: dt.date | None = None) -> list[Finding]:
-        """Findings for `resources` (sorted), waived ones downgraded to info, plus expired waivers."""
+    def check_terraform(self, records: Sequence[TfResource]) -> Iterator[tuple[Policy, TfResource, Finding]]:
+        """Raw findings of the Terraform policies (no waivers applied), with the policy and record."""
+        for rec in records:
+            for policy in self._by_type.get(rec.type, ()):
+                if policy.environments is not None and rec.root not in policy.environments:
+                    continue
+                if policy.when is not None and not _valid(policy.when, rec.doc)[0]:
+                    continue
+                yield from ((policy, rec, f) for f in _check_terraform(policy, rec))
+
+    def evaluate(
+        self,
+        resources: Sequence[Resource],
+        *,
+        today: dt.date | None = None,
+        terraform: Sequence[TfResource] = (),
+    ) -> list[Finding]:
+        """Findings for `resources` and Terraform `terraform` records (sorted), waived ones downgraded to
+        info, plus expired waivers."""
         today = today or dt.date.today()
         active = [w for w in self.waivers if w.expires >= today]
         out: list[Finding] = []
         for policy, res, finding in self.check(resources):
             waiver = next((w for w in active if _waives(w, policy, res)), None)
+            out.append(finding if waiver is None else self._waived(finding, waiver))
+        for policy, rec, finding in self.check_terraform(terraform):
+            waiver = next((w for w in active if _waives_terraform(w, policy, rec)), None)
             out.append(finding if waiver is None else self._waived(finding, waiver))
         for w in self.waivers:
             if w.expires < today:
@@ -324,6 +349,47 @@ def _check_requirement(policy: Policy, req: Requirement, res: Resource, index: _
     )
 
 
+def _check_terraform(policy: Policy, rec: TfResource) -> Iterator[Finding]:
+    """A Terraform record against the policy's schema: each error at the line of the attribute or nested
+    block it is about (the resource block's first line when the attribute is missing or comes from
+    default_tags); paths are shown inside `attributes` (ingress[0].cidr_blocks)."""
+    if policy.validator is None:
+        return
+    ok, instance = _valid(policy.validator, rec.doc)
+    if ok:
+        return
+    for err in policy.validator.iter_errors(instance):
+        ipath = tuple(err.instance_path)
+        at = ipath
+        if err.kind.name == "required":
+            ipath = (*ipath, err.kind.property)
+        shown = ipath[1:] if ipath[:1] == ("attributes",) else ipath
+        yield Finding(
+            severity=policy.severity,
+            rule=policy.rule,
+            message=f"{policy.title}: {describe(err, policy.schema)}",
+            hint=policy.hint,
+            env=rec.root,
+            source=rec.file,
+            line=line_of(rec.lines, at) or rec.line,
+            resource=rec.address,
+            path=json_path(shown) or None,
+        )
+
+
+def _waives_terraform(w: Waiver, policy: Policy, rec: TfResource) -> bool:
+    """env matches the root configuration, resource TYPE/NAME (or TYPE/ADDRESS); app never matches."""
+    if w.policy != policy.id or w.app is not None:
+        return False
+    if w.env is not None and not fnmatchcase(rec.root or "", w.env):
+        return False
+    if w.resource is not None:
+        target = rec.ident if w.resource.count("/") == 1 else f"{rec.type}/{rec.address}/{rec.name}"
+        if not fnmatchcase(target, w.resource):
+            return False
+    return True
+
+
 def _owning_app(res: Resource) -> str:
     """The app a resource belongs to: its folder's, or for an app's own Argo CD Application and AppProject
     (rendered into the environment's argocd/ folder) the app they deploy, so a waiver scoped to the app
@@ -377,7 +443,9 @@ def _catalogue(ps: PolicySet) -> list[dict[str, Any]]:
             "title": p.title,
             "severity": p.severity,
             "subject": p.subject,
+            "target": p.target,
             "kinds": sorted(p.kinds),
+            "terraform": sorted(p.terraform) if p.terraform is not None else None,
             "environments": sorted(p.environments) if p.environments is not None else None,
             "requires": [dataclasses.asdict(r) for r in p.requires],
             "rationale": p.rationale,
@@ -414,7 +482,12 @@ def run_list(root: Path, out: TextIO, fmt: str = "text") -> int:
     table = [("ID", "SEVERITY", "SUBJECT", "KINDS", "ENVS", "TITLE")]
     for r in rows:
         envs = ",".join(r["environments"]) if r["environments"] is not None else "all"
-        table.append((r["id"], r["severity"], r["subject"], _kinds_cell(r["kinds"]), envs, r["title"]))
+        subject, kinds = (
+            ("terraform", _kinds_cell(r["terraform"]))
+            if r["terraform"]
+            else (r["subject"], _kinds_cell(r["kinds"]))
+        )
+        table.append((r["id"], r["severity"], subject, kinds, envs, r["title"]))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
@@ -424,6 +497,9 @@ def run_list(root: Path, out: TextIO, fmt: str = "text") -> int:
 
 
 def _example_findings(policy: Policy, ex: Example) -> list[Finding]:
+    if ex.hcl is not None:
+        records = records_from_text(ex.hcl, f"{policy.source} example", ex.env or "example")
+        return [f for _, _, f in PolicySet([policy]).check_terraform(records)]
     main = Resource(doc=ex.resource, env=ex.env, app=ex.app, source=policy.source, line=ex.line)
     others = [Resource(doc=d, env=ex.env, app=ex.app, source=policy.source, line=ex.line) for d in ex.context]
     single = PolicySet([policy])

@@ -44,6 +44,8 @@ class Example:
     context: tuple[dict[str, Any], ...] = ()
     description: str = ""
     line: int | None = None
+    #: a Terraform example: one root configuration's HCL text (evaluated as the root named `env`)
+    hcl: str | None = None
 
 
 @dataclass
@@ -68,10 +70,17 @@ class Policy:
     fail_examples: list[Example]
     source: str
     line: int | None = 1
+    #: Terraform resource types the policy applies to (match.terraform); None for a Kubernetes policy
+    terraform: frozenset[str] | None = None
 
     @property
     def rule(self) -> str:
         return f"policy/{self.id}"
+
+    @property
+    def target(self) -> str:
+        """What the policy checks: kubernetes (rendered resources) or terraform (resource blocks)."""
+        return "terraform" if self.terraform is not None else "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -311,6 +320,14 @@ def compile_schema(schema: dict[str, Any], key: PathKey, display: str, lines: Li
 def _example(raw: dict[str, Any], line: int | None) -> Example:
     if "kind" in raw:
         return Example(resource=raw, line=line)
+    if "hcl" in raw:
+        return Example(
+            resource={},
+            env=raw.get("env"),
+            description=raw.get("description", ""),
+            line=line,
+            hcl=raw["hcl"],
+        )
     return Example(
         resource=raw["resource"],
         env=raw.get("env"),
@@ -358,7 +375,7 @@ def load_policy(path: Path, display: str) -> tuple[Policy | None, str | None, li
         severity=data["severity"],
         rationale=" ".join(data["rationale"].split()),
         hint=" ".join(data["hint"].split()),
-        kinds=frozenset(match["kinds"]),
+        kinds=frozenset(match.get("kinds") or ()),
         environments=frozenset(envs) if envs is not None else None,
         selector=match.get("selector"),
         subject=data.get("subject", "resource"),
@@ -376,6 +393,7 @@ def load_policy(path: Path, display: str) -> tuple[Policy | None, str | None, li
         ],
         source=display,
         line=line_of(lines, ("id",)),
+        terraform=frozenset(match["terraform"]) if "terraform" in match else None,
     )
     return policy, pid, []
 
