@@ -28,7 +28,7 @@ def install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy, yamllint and JSON Schema checks of the declarative files and workflows."""
+    """ruff, mypy, yamllint, JSON Schema checks of the declarative files and workflows, terraform fmt."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -54,6 +54,14 @@ def lint(session: nox.Session) -> None:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, workflows))
     # the policies' own examples must behave as they say
     session.run("betcycle", "policy", "test")
+    # `terraform fmt` needs no providers and no network; `terraform validate` does, so it runs only in
+    # .github/workflows/terraform.yml (docs/infrastructure.md).
+    import shutil
+
+    if shutil.which("terraform"):
+        session.run("terraform", "fmt", "-check", "-diff", "-recursive", "terraform/", external=True)
+    else:
+        session.warn("terraform is not on PATH: skipped `terraform fmt -check -recursive terraform/`")
 
 
 @nox.session
