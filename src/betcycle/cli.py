@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--from", dest="source", required=True, help="source environment")
             p.add_argument("--to", dest="target", required=True, help="target environment")
             p.add_argument("--all-values", action="store_true", help="also copy env and config values")
+            p.add_argument(
+                "--require-gate",
+                action="store_true",
+                help="fail instead of skipping the image scan gate when there are no AWS credentials",
+            )
+            aws_options(p)
         else:
             p.add_argument("--env", required=True)
             if verb == "set-image":
@@ -185,6 +191,31 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="check schemas/crds against crds.lock.yaml (offline); exit 1 if it differs"
     )
     sc.add_argument("--lock", type=Path, help=lock_help)
+
+    # AWS resources BetCycle keeps itself (docs/aws.md)
+    p = sub.add_parser("state", help="Terraform's remote state: the S3 bucket and DynamoDB lock table")
+    stsub = p.add_subparsers(dest="state_command", required=True, parser_class=_Parser)
+    sb = stsub.add_parser(
+        "bootstrap", help="create the state bucket and lock table terraform/environments/ENV's backend names"
+    )
+    sb.add_argument("--env", required=True, help="the root configuration terraform/environments/ENV")
+    aws_options(sb)
+    p = sub.add_parser("registry", help="ECR: one repository per app, and the image scan gate")
+    rsub = p.add_subparsers(dest="registry_command", required=True, parser_class=_Parser)
+    aws_options(rsub.add_parser("ensure", help="an ECR repository per app: scan on push, immutable tags"))
+    rg = rsub.add_parser("gate", help="exit 1 if APP's image --tag is missing, unscanned or has findings")
+    rg.add_argument("app")
+    rg.add_argument("--tag", required=True)
+    rg.add_argument(
+        "--max-severity",
+        choices=("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"),
+        default="HIGH",
+        help="the most severe finding allowed (default: HIGH, so any CRITICAL fails)",
+    )
+    aws_options(rg)
+    p = sub.add_parser("budgets", help="AWS Budgets: one per environment, from environment.yaml's budget:")
+    bsub = p.add_subparsers(dest="budgets_command", required=True, parser_class=_Parser)
+    aws_options(bsub.add_parser("ensure", help="create or update each environment's budget and alerts"))
     return parser
 
 
@@ -250,6 +281,8 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
                 args.source,
                 args.target,
                 all_values=args.all_values,
+                aws=aws_from_args(args),
+                require_gate=args.require_gate,
                 **common,
             )
         return release.rollback(root, args.app, args.env, args.to, force=args.force, **common)
@@ -269,6 +302,17 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
         if args.schemas_command == "check":
             return schemas.run_check(root, args.lock, out)
         return schemas.run_fetch(root, args.lock, out)
+    if args.command in ("state", "registry", "budgets"):
+        from betcycle.commands import provision_cmd
+
+        aws = aws_from_args(args)
+        if args.command == "state":
+            return provision_cmd.state_bootstrap(root, aws, args.env, out)
+        if args.command == "budgets":
+            return provision_cmd.budgets_ensure(root, aws, out)
+        if args.registry_command == "ensure":
+            return provision_cmd.registry_ensure(root, aws, out)
+        return provision_cmd.registry_gate(root, aws, args.app, args.tag, args.max_severity, out)
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from betcycle.aws import registry
+from betcycle.aws.session import Aws
 from betcycle.diff import gitrepo
 from betcycle.errors import UserError
 from betcycle.model import safepaths, yamledit
@@ -273,6 +275,8 @@ def promote(
     branch: str | None = None,
     pr_body: Path | None = None,
     out: TextIO,
+    aws: Aws | None = None,
+    require_gate: bool = False,
 ) -> int:
     _check_options(root, commit=commit, branch=branch, pr_body=pr_body)
     repo = load_repo(root)
@@ -306,6 +310,10 @@ def promote(
     if not edits:
         state = f"{app} in {target} already runs {tag} (as in {source})"
         return _nothing_to_do(root, ea, state, commit=commit, out=out)
+    # an environment with promotion.requireImageScan takes only images whose ECR scan passes
+    gate = registry.promotion_gate(repo, target, app, tag, aws=aws or Aws(), require=require_gate, out=out)
+    if gate:
+        return gate
     summary = f"promote({target}): {app} {old or '(unset)'} → {tag} from {source}"
     edit = Edit(target, app, ea.file, summary)
     return _release(root, ea, edits, edit, commit=commit, branch=branch, pr_body=pr_body, out=out)
