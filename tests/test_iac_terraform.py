@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from betcycle.errors import UserError
-from betcycle.iac import terraform
+from betcycle.iac import records, terraform
 from tests.conftest import write_tree
 
 BACKEND = """\
@@ -92,3 +92,126 @@ def test_a_syntax_error_names_the_file_and_line(tmp_path: Path, text: str, line:
         terraform.config_blocks(tmp_path / "c", tmp_path)
     assert err.value.location() == f"c/main.tf:{line}"
     assert err.value.message.startswith("not valid Terraform (HCL): " + words)
+
+
+# --- records: roots, modules, variables, tags, related ---------------------------------------------------
+
+MODULE = """\
+variable "name" {}
+variable "encrypted" {
+  default = false
+}
+locals {
+  full = "${var.name}-data"
+}
+resource "aws_ebs_volume" "this" {
+  availability_zone = "eu-west-1a"
+  encrypted         = var.encrypted
+  tags              = { Name = local.full }
+}
+"""
+
+
+def _records(tmp_path: Path) -> dict[str, list[records.TfResource]]:
+    out: dict[str, list[records.TfResource]] = {}
+    for rec in records.load_tree(tmp_path / "terraform", tmp_path):
+        out.setdefault(rec.address, []).append(rec)
+    return out
+
+
+def test_a_module_gives_one_record_per_calling_root_with_its_arguments(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "terraform/modules/disk/main.tf": MODULE,
+            "terraform/environments/staging/main.tf": """\
+                provider "aws" {
+                  default_tags {
+                    tags = { environment = var.env }
+                  }
+                }
+                variable "env" {
+                  default = "dev"
+                }
+                module "disk" {
+                  source = "../../modules/disk"
+                  name   = var.env
+                }
+                """,
+            "terraform/environments/staging/terraform.tfvars": 'env = "staging"\n',
+            "terraform/environments/prod/main.tf": """\
+                module "disk" {
+                  source    = "../../modules/disk"
+                  name      = "prod"
+                  encrypted = true
+                }
+                """,
+        },
+    )
+    found = _records(tmp_path)
+    disks = {r.root: r for r in found["module.disk.aws_ebs_volume.this"]}
+    assert sorted(disks) == ["prod", "staging"]
+    staging, prod = disks["staging"], disks["prod"]
+    assert (staging.file, staging.line, staging.config) == (
+        "terraform/modules/disk/main.tf",
+        8,
+        "terraform/modules/disk",
+    )
+    assert staging.doc["attributes"]["encrypted"] is False  # the variable's default
+    assert prod.doc["attributes"]["encrypted"] is True  # the module call's argument
+    assert staging.doc["tags"] == {"environment": "staging", "Name": "staging-data"}  # tfvars, default_tags
+    assert prod.doc["tags"] == {"Name": "prod-data"}  # prod's provider has no default_tags
+    assert staging.lines[("attributes", "encrypted")] == 10
+    roots = {r.name: r for r in found["staging"] + found["prod"]}
+    assert roots["staging"].type == records.ROOT_TYPE
+    assert roots["prod"].doc["resources"] == {"aws_ebs_volume": [prod.doc["attributes"]]}
+
+
+def test_related_resources_by_reference_or_literal_bucket_and_count_zero(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "terraform/live/main.tf": """\
+                resource "aws_s3_bucket" "a" {
+                  bucket = "bucket-a"
+                }
+                resource "aws_s3_bucket_versioning" "a" {
+                  bucket = aws_s3_bucket.a.id
+                }
+                resource "aws_s3_bucket_policy" "a" {
+                  bucket = "bucket-a"
+                }
+                resource "aws_s3_bucket_public_access_block" "gone" {
+                  count  = 0
+                  bucket = aws_s3_bucket.a.id
+                }
+                """
+        },
+    )
+    found = _records(tmp_path)
+    assert "aws_s3_bucket_public_access_block.gone" not in found
+    (bucket,) = found["aws_s3_bucket.a"]
+    assert sorted(bucket.doc["related"]) == ["aws_s3_bucket_policy", "aws_s3_bucket_versioning"]
+    assert bucket.root == "live"
+
+
+def test_a_module_nobody_calls_is_read_alone(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"terraform/modules/disk/main.tf": MODULE})
+    (disk,) = _records(tmp_path)["aws_ebs_volume.this"]
+    # no caller: a root of its own (folder name), variables at their defaults
+    assert disk.root == "disk" and disk.doc["attributes"]["encrypted"] is False
+
+
+def test_a_module_cycle_is_an_error_naming_the_call(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "terraform/root/main.tf": 'module "a" {\n  source = "../a"\n}\n',
+            "terraform/a/main.tf": 'module "b" {\n  source = "../b"\n}\n',
+            "terraform/b/main.tf": 'module "a" {\n  source = "../a"\n}\n',
+        },
+    )
+    with pytest.raises(UserError) as err:
+        records.load_tree(tmp_path / "terraform", tmp_path)
+    assert err.value.location() == "terraform/b/main.tf:1"
+    assert "module cycle" in err.value.message

@@ -16,8 +16,8 @@ its modules as Terraform would instantiate them, so a module used by staging and
   encryption and public-access-block resources, for example.
 - `count = 0` (after resolution) drops the resource.
 
-A module no root calls is read alone (variables at their defaults, no default_tags, no root). Each root also
-gives one `root_config` record listing every resource its instances hold, for rules such as "a CloudTrail
+A folder no configuration calls is a root, so a module nobody uses yet is read as its own root
+(variables at their defaults, its own providers). Each root also gives one `root_config` record listing every resource its instances hold, for rules such as "a CloudTrail
 trail exists" (docs/policies.md#terraform).
 """
 
