@@ -141,7 +141,7 @@ def test_ssh_open_to_the_world_fails_naming_the_file_and_line(run, repo: Path, c
     assert code == 1
     assert "staging: terraform/environments/staging/bastion.tf" in out
     assert "error [policy/TF004] aws_security_group.bastion ingress[0]:" in out
-    assert "ingress from anywhere (0.0.0.0/0 or ::/0) on a port other than 80 or 443" in out
+    assert "ingress from anywhere (0.0.0.0/0 or ::/0) is open on a port other than 80 or 443" in out
     assert "    at terraform/environments/staging/bastion.tf:4\n" in out  # the ingress block
 
 
