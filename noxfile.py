@@ -170,6 +170,27 @@ def rollback(session: nox.Session) -> None:
     session.run("betcycle", "rollback", *session.posargs)
 
 
+@nox.session(name="bootstrap_state")
+def bootstrap_state(session: nox.Session) -> None:
+    """Create Terraform's state bucket and lock table: `nox -s bootstrap_state -- --env ENV` (docs/aws.md)."""
+    install(session)
+    session.run("betcycle", "state", "bootstrap", *session.posargs)
+
+
+@nox.session
+def registry(session: nox.Session) -> None:
+    """ECR: `nox -s registry` (ensure, the default) or `nox -s registry -- gate APP --tag TAG`."""
+    install(session)
+    session.run("betcycle", "registry", *(session.posargs or ["ensure"]))
+
+
+@nox.session
+def budgets(session: nox.Session) -> None:
+    """Keep each environment's AWS Budget: `nox -s budgets [-- --profile P]` (docs/aws.md)."""
+    install(session)
+    session.run("betcycle", "budgets", "ensure", *session.posargs)
+
+
 @nox.session
 def schemas(session: nox.Session) -> None:
     """Vendored CRD schemas: refresh (`fetch`, the default; online), `-- check`, `-- import --vendor DIR`."""

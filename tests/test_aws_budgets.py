@@ -245,3 +245,18 @@ def test_access_denied_is_one_line(
     assert err.splitlines()[0] == (
         "error: budgets describe_budgets: AccessDeniedException: not authorized to budgets:ViewBudget"
     )
+
+
+def test_an_endpoint_without_the_subscribers_call_still_reports_no_changes(
+    aws: str, example: Path, cli: Cli
+) -> None:
+    """A plain moto server (no DescribeSubscribersForNotification): the second run says so, once."""
+    add(example, "staging", STAGING)
+    assert cli("--root", example, "budgets", "ensure")[0] == 0
+    code, out, err = cli("--root", example, "budgets", "ensure")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2:] == [
+        "warning: the endpoint can't list an alert's subscribers (DescribeSubscribersForNotification "
+        "failed); subscribers were not compared",
+        "no changes",
+    ]
