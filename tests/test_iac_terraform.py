@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from betcycle.errors import UserError
 from betcycle.iac import records, terraform
 from tests.conftest import write_tree
+
+REPO = Path(__file__).resolve().parents[1]
 
 BACKEND = """\
 terraform {
@@ -215,3 +218,21 @@ def test_a_module_cycle_is_an_error_naming_the_call(tmp_path: Path) -> None:
         records.load_tree(tmp_path / "terraform", tmp_path)
     assert err.value.location() == "terraform/b/main.tf:1"
     assert "module cycle" in err.value.message
+
+
+def test_deep_nesting_is_an_input_error_not_a_crash(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"c/main.tf": 'resource "a" "b" {\n  x = ' + "[" * 3000 + "]" * 3000 + "\n}\n"})
+    with pytest.raises(UserError) as err:
+        terraform.config_blocks(tmp_path / "c", tmp_path)
+    assert err.value.location() == "c/main.tf"
+    assert err.value.message == "not valid Terraform (HCL): nested too deeply to read"
+
+
+def test_the_shipped_terraform_parses_into_staging_and_prod(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "terraform", tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform"))
+    found = records.load_tree(tmp_path / "terraform", tmp_path)
+    roots = {r.name for r in found if r.type == records.ROOT_TYPE}
+    assert {"staging", "prod"} <= roots
+    for root in ("staging", "prod"):
+        assert terraform.backend(tmp_path / "terraform/environments" / root).get("bucket")
+    assert all(r.file.startswith("terraform/") and r.line >= 1 for r in found)

@@ -74,6 +74,12 @@ def parse_text(text: str, display: str) -> list[Block]:
             line=line,
             hint="run `terraform fmt` on the file to see the error in Terraform's words",
         ) from None
+    except RecursionError:
+        raise UserError(
+            "not valid Terraform (HCL): nested too deeply to read",
+            path=display,
+            hint="flatten the expression (a few hundred levels of brackets is the limit)",
+        ) from None
     except (LarkError, RuntimeError, ValueError) as exc:
         raise UserError(f"not valid Terraform (HCL): {exc}", path=display) from None
     blocks: list[Block] = []
