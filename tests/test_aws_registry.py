@@ -76,8 +76,9 @@ def test_ensure_creates_hellos_repository_then_reports_no_changes(aws: str, exam
 
 def test_ensure_fixes_drift_and_leaves_removed_apps_alone(aws: str, example: Path, cli: Cli) -> None:
     ecr = Aws().client("ecr")
-    ecr.create_repository(repositoryName="hello", imageTagMutability="MUTABLE")
-    ecr.create_repository(repositoryName="gone", tags=[{"Key": "managed-by", "Value": "betcycle"}])
+    terraforms = [{"Key": "managed-by", "Value": "terraform"}]  # adopted by Terraform's ecr module
+    ecr.create_repository(repositoryName="hello", imageTagMutability="MUTABLE", tags=terraforms)
+    ecr.create_repository(repositoryName="gone", tags=[{"Key": "app", "Value": "gone"}])
     ecr.create_repository(repositoryName="someone-elses")
     code, out, _ = cli("--root", example, "registry", "ensure")
     assert code == 0
@@ -85,11 +86,14 @@ def test_ensure_fixes_drift_and_leaves_removed_apps_alone(aws: str, example: Pat
         "hello: scan on push turned on",
         "hello: tags made immutable (was MUTABLE)",
         "hello: lifecycle policy set",
-        "hello: tagged app=hello, managed-by=betcycle, owner=team-platform",
+        "hello: tagged app=hello, owner=team-platform",
         "gone: not in apps/: left alone",
     ]
     names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
     assert names == {"hello", "gone", "someone-elses"}
+    arn = ecr.describe_repositories(repositoryNames=["hello"])["repositories"][0]["repositoryArn"]
+    tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=arn)["tags"]}
+    assert tags == {"managed-by": "terraform", "app": "hello", "owner": "team-platform"}
     assert cli("--root", example, "registry", "ensure")[1] == "gone: not in apps/: left alone\nno changes\n"
 
 

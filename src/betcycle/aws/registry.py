@@ -1,9 +1,11 @@
 """`registry ensure` and `registry gate`: one ECR repository per app, and the image scan gate.
 
 `ensure` keeps, for every app in `apps/`, a repository named `<registry.prefix><app>` (betcycle.yaml) that
-scans on push, has immutable tags, carries the tags `app`, `owner` and `managed-by=betcycle`, and has the
-lifecycle policy below. It changes only what differs and never deletes: a repository tagged
-`managed-by=betcycle` whose app is gone is reported and left alone (its images may still run somewhere).
+scans on push, has immutable tags, carries the tags `app` and `owner`, and has the lifecycle policy below,
+the same settings as Terraform's `ecr` module, so neither undoes the other's work. `managed-by=betcycle` is
+set only on a repository it creates (Terraform's `default_tags` say `terraform` once it adopts one). It
+changes only what differs and never deletes: a repository with an `app` tag whose app is gone is reported and
+left alone (its images may still run somewhere; deleting is Terraform's job).
 
 `gate` reads the scan of one image and fails when the image is missing, the scan isn't complete, or a finding
 is more severe than the threshold.
@@ -103,7 +105,7 @@ def ensure(aws: Aws, repo: Repo, out: TextIO) -> int:
 
     wanted = {conf.repository(name): repo.apps[name] for name in sorted(repo.apps)}
     for name, app in wanted.items():
-        tags = {"app": app.name, "owner": app.owner, MANAGED_BY[0]: MANAGED_BY[1]}
+        tags = {"app": app.name, "owner": app.owner}
         have = existing.get(name)
         if have is None:
             with aws_errors(f"creating ECR repository {name}"):
@@ -112,7 +114,7 @@ def ensure(aws: Aws, repo: Repo, out: TextIO) -> int:
                     imageTagMutability="IMMUTABLE",
                     imageScanningConfiguration={"scanOnPush": True},
                     encryptionConfiguration={"encryptionType": "AES256"},
-                    tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                    tags=[{"Key": k, "Value": v} for k, v in {**tags, MANAGED_BY[0]: MANAGED_BY[1]}.items()],
                 )
                 ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=json.dumps(policy))
             say(f"{name}: created (scan on push, immutable tags, lifecycle policy)")
@@ -148,7 +150,7 @@ def ensure(aws: Aws, repo: Repo, out: TextIO) -> int:
                 )
             say(f"{name}: tagged {', '.join(f'{k}={v}' for k, v in sorted(missing.items()))}")
     for name in sorted(set(existing) - set(wanted)):
-        if _tags_of(aws, str(existing[name]["repositoryArn"])).get(MANAGED_BY[0]) == MANAGED_BY[1]:
+        if "app" in _tags_of(aws, str(existing[name]["repositoryArn"])):  # an app's, made by us or Terraform
             out.write(f"{name}: not in apps/: left alone\n")
     if not changes:
         out.write("no changes\n")
