@@ -379,3 +379,15 @@ def test_a_bad_terraform_match_is_an_input_error(tmp_path: Path, cli, match: str
     )
     code, _, err = cli("--root", tmp_path, "policy", "list")
     assert code == 2 and words in err
+
+
+def test_an_example_that_is_not_valid_hcl_names_the_policy_file_line(tmp_path: Path, cli) -> None:
+    text = (REPO / "policies/TF008.yaml").read_text()
+    broken = text.replace("          encrypted         = true\n", "          encrypted         =\n")
+    assert broken != text
+    write_tree(tmp_path, {"policies/TF008.yaml": broken})
+    bad_line = broken.splitlines().index("          encrypted         =") + 1
+    code, _, err = cli("--root", tmp_path, "policy", "test")
+    assert code == 2
+    first = err.splitlines()[0]
+    assert first.startswith(f"error: policies/TF008.yaml:{bad_line}: example: not valid Terraform (HCL)")

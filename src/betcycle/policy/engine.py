@@ -498,7 +498,15 @@ def run_list(root: Path, out: TextIO, fmt: str = "text") -> int:
 
 def _example_findings(policy: Policy, ex: Example) -> list[Finding]:
     if ex.hcl is not None:
-        records = records_from_text(ex.hcl, f"{policy.source} example", ex.env or "example")
+        try:
+            records = records_from_text(ex.hcl, policy.source, ex.env or "example")
+        except UserError as exc:  # at the policy file's line: the example's text starts after `hcl:`
+            raise UserError(
+                f"example: {exc.message}",
+                path=policy.source,
+                line=ex.hcl_line + exc.line if ex.hcl_line and exc.line else ex.line,
+                hint=exc.hint,
+            ) from None
         return [f for _, _, f in PolicySet([policy]).check_terraform(records)]
     main = Resource(doc=ex.resource, env=ex.env, app=ex.app, source=policy.source, line=ex.line)
     others = [Resource(doc=d, env=ex.env, app=ex.app, source=policy.source, line=ex.line) for d in ex.context]

@@ -46,6 +46,8 @@ class Example:
     line: int | None = None
     #: a Terraform example: one root configuration's HCL text (evaluated as the root named `env`)
     hcl: str | None = None
+    #: the line of the `hcl:` key (its text starts on the next line)
+    hcl_line: int | None = None
 
 
 @dataclass
@@ -317,7 +319,7 @@ def compile_schema(schema: dict[str, Any], key: PathKey, display: str, lines: Li
     )
 
 
-def _example(raw: dict[str, Any], line: int | None) -> Example:
+def _example(raw: dict[str, Any], line: int | None, hcl_line: int | None = None) -> Example:
     if "kind" in raw:
         return Example(resource=raw, line=line)
     if "hcl" in raw:
@@ -327,6 +329,7 @@ def _example(raw: dict[str, Any], line: int | None) -> Example:
             description=raw.get("description", ""),
             line=line,
             hcl=raw["hcl"],
+            hcl_line=hcl_line,
         )
     return Example(
         resource=raw["resource"],
@@ -384,11 +387,11 @@ def load_policy(path: Path, display: str) -> tuple[Policy | None, str | None, li
         when=when,
         requires=tuple(Requirement(r["kind"], r["selects"]) for r in data.get("requires") or ()),
         pass_examples=[
-            _example(e, line_of(lines, ("examples", "pass", i)))
+            _example(e, line_of(lines, ("examples", "pass", i)), lines.get(("examples", "pass", i, "hcl")))
             for i, e in enumerate(examples.get("pass", []))
         ],
         fail_examples=[
-            _example(e, line_of(lines, ("examples", "fail", i)))
+            _example(e, line_of(lines, ("examples", "fail", i)), lines.get(("examples", "fail", i, "hcl")))
             for i, e in enumerate(examples.get("fail", []))
         ],
         source=display,
