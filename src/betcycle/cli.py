@@ -216,6 +216,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("budgets", help="AWS Budgets: one per environment, from environment.yaml's budget:")
     bsub = p.add_subparsers(dest="budgets_command", required=True, parser_class=_Parser)
     aws_options(bsub.add_parser("ensure", help="create or update each environment's budget and alerts"))
+    # AWS cost and compliance views (docs/cost.md)
+    p = sub.add_parser("cost", help="AWS spend: Cost Explorer by environment and app, and orphaned resources")
+    csub = p.add_subparsers(dest="cost_command", required=True, parser_class=_Parser)
+    cr = csub.add_parser(
+        "report", help="monthly spend per environment and app, against budgets and the Kubernetes estimate"
+    )
+    cr.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
+    cr.add_argument(
+        "--months", type=int, default=3, help="complete months before the current one (default 3, at most 14)"
+    )
+    cr.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    cr.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    aws_options(cr)
+    co = csub.add_parser(
+        "orphans",
+        help="unattached volumes, unused Elastic IPs, AMI-less snapshots, idle load balancers, unused images",
+    )
+    co.add_argument(
+        "--older-than",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="snapshots and ECR images younger than this are left out (default 30)",
+    )
+    co.add_argument("--delete", action="store_true", help="delete what is listed (only together with --yes)")
+    co.add_argument("--yes", action="store_true", help="confirm --delete")
+    co.add_argument("--format", choices=("text", "json"), default="text")
+    aws_options(co)
+    p = sub.add_parser(
+        "audit", help="live compliance scan of the AWS account (the Terraform policies' rules)"
+    )
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
+    aws_options(p)
     return parser
 
 
@@ -313,6 +347,25 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
         if args.registry_command == "ensure":
             return provision_cmd.registry_ensure(root, aws, out)
         return provision_cmd.registry_gate(root, aws, args.app, args.tag, args.max_severity, out)
+    if args.command == "cost":
+        from betcycle.commands import cost_cmd
+
+        aws = aws_from_args(args)
+        if args.cost_command == "report":
+            return _to_output(
+                args.output,
+                lambda o: cost_cmd.run_report(
+                    aws, root, envs=args.env, months=args.months, fmt=args.format, out=o
+                ),
+            )
+        return cost_cmd.run_orphans(
+            aws, root, older_than=args.older_than, fmt=args.format, delete=args.delete, yes=args.yes, out=out
+        )
+    if args.command == "audit":
+        from betcycle.commands import audit_cmd
+
+        aws = aws_from_args(args)
+        return _to_output(args.output, lambda o: audit_cmd.run(aws, fmt=args.format, out=o))
     raise AssertionError(args.command)  # pragma: no cover
 
 
