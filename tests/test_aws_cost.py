@@ -185,6 +185,31 @@ def test_months_are_the_complete_ones_before_today() -> None:
     assert cost.month_range(date(2026, 3, 1), 1) == ("2026-02-01", "2026-03-01", ["2026-02"])
     with pytest.raises(UserError, match="--months must be between 1 and 14, not 15"):
         cost.month_range(date(2026, 3, 1), 15)
+    assert cost.month_range(date(2026, 3, 1), 2, "2025-12") == (
+        "2025-11-01",
+        "2026-01-01",
+        ["2025-11", "2025-12"],
+    )
+    with pytest.raises(UserError, match="--to 2026-03 is not a complete month yet"):
+        cost.month_range(date(2026, 3, 31), 1, "2026-03")
+    with pytest.raises(UserError, match="--to must be a month such as 2026-09, not '2026-13'"):
+        cost.month_range(date(2026, 3, 1), 1, "2026-13")
+
+
+def test_to_picks_the_period(aws: str, budgeted: Path, cli: Cli) -> None:
+    _seed(
+        aws,
+        {
+            "ResultsByTime": [_period("2025-02", _group("prod", "hello", "12.345"))],
+            "DimensionValueAttributes": [],
+        },
+    )
+    code, out, _ = cli(
+        "--root", budgeted, "cost", "report", "--env", "prod", "--months", "1", "--to", "2025-02"
+    )
+    assert code == 0
+    assert out.splitlines()[0].startswith("Cost Explorer UnblendedCost, 2025-02 to 2025-02 (1 month(s), USD)")
+    assert "  hello        12.35" in out.splitlines()
 
 
 def test_bad_months_and_unknown_env_are_usage_errors(aws: str, budgeted: Path, cli: Cli) -> None:

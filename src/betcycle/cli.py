@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cr.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
     cr.add_argument(
-        "--months", type=int, default=3, help="complete months before the current one (default 3, at most 14)"
+        "--months", type=int, default=3, help="how many complete months, up to --to (default 3, at most 14)"
     )
+    cr.add_argument("--to", metavar="YYYY-MM", help="the last month (default: the last complete one)")
     cr.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     cr.add_argument("--output", "-o", type=Path, help="write the report to this file instead of stdout")
     aws_options(cr)
@@ -355,7 +356,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             return _to_output(
                 args.output,
                 lambda o: cost_cmd.run_report(
-                    aws, root, envs=args.env, months=args.months, fmt=args.format, out=o
+                    aws, root, envs=args.env, months=args.months, last=args.to, fmt=args.format, out=o
                 ),
             )
         return cost_cmd.run_orphans(

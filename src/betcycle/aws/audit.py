@@ -30,55 +30,67 @@ _EVERYONE = (
 
 @dataclass(frozen=True)
 class Rule:
+    #: the Terraform policy with the same intent (policies/<id>.yaml)
+    policy: str
     title: str
     hint: str
     severity: str = "error"
 
 
-# The same intent as the Terraform policies in policies/ (issue 10, item 2): required tags, S3 encryption and
-# public access, ECR scanning and immutable tags, EBS/RDS encryption, private EKS endpoints in prod, no
-# 0.0.0.0/0 ingress but 80/443, CloudTrail on. Keep the two lists in step.
+# The same intent as the Terraform policies policies/TF001.yaml … TF009.yaml (each rule names its policy):
+# required tags, S3 encryption and public access, ECR scanning and immutable tags, EBS/RDS encryption, private
+# EKS endpoints in prod, no 0.0.0.0/0 ingress but 80/443, CloudTrail on. Keep the two lists in step.
 RULES: dict[str, Rule] = {
     "audit/required-tags": Rule(
+        "TF003",
         "taggable resources carry the environment, owner, cost-center and managed-by tags",
         "tag it (Terraform: the provider's default_tags); untagged spend can't be attributed in cost report",
     ),
     "audit/s3-encryption": Rule(
+        "TF001",
         "S3 buckets have default encryption",
         "set a server-side encryption configuration (SSE-S3 or SSE-KMS) on the bucket",
     ),
     "audit/s3-public-access-block": Rule(
+        "TF002",
         "S3 buckets block public access (all four settings, on the bucket or the account)",
         "put a public access block with all four settings true on the bucket, or on the account",
     ),
     "audit/s3-public": Rule(
+        "TF002",
         "no S3 bucket policy or ACL grants access to everyone",
         'remove the statement with Principal "*" (or the AllUsers grant); serve public files through CloudFront',
     ),
     "audit/ecr-scan-on-push": Rule(
-        "ECR repositories scan images on push", "set imageScanningConfiguration scanOnPush=true"
+        "TF006", "ECR repositories scan images on push", "set imageScanningConfiguration scanOnPush=true"
     ),
     "audit/ecr-immutable-tags": Rule(
+        "TF006",
         "ECR repositories have immutable tags",
         "set imageTagMutability IMMUTABLE so a tag always names the image that was reviewed",
     ),
     "audit/ebs-encryption": Rule(
+        "TF008",
         "EBS volumes are encrypted",
         "snapshot it, copy the snapshot encrypted, restore; turn on EBS encryption by default in the region",
     ),
     "audit/rds-encryption": Rule(
+        "TF007",
         "RDS instances and clusters have encrypted storage",
         "restore from an encrypted snapshot copy (storage encryption can't be turned on in place)",
     ),
     "audit/eks-public-endpoint": Rule(
+        "TF005",
         "the API endpoint of production (environment=prod*) EKS clusters is not public",
         "set endpointPublicAccess=false (endpointPrivateAccess=true) and reach it through the VPC",
     ),
     "audit/sg-open-ingress": Rule(
+        "TF004",
         "no security group allows ingress from 0.0.0.0/0 or ::/0 except on ports 80 and 443",
         "narrow the source to known CIDRs or a security group; reach hosts through SSM Session Manager",
     ),
     "audit/cloudtrail": Rule(
+        "TF009",
         "a multi-region CloudTrail trail is logging",
         "create a multi-region trail (is_multi_region_trail = true) and start logging",
     ),
@@ -87,7 +99,10 @@ RULES: dict[str, Rule] = {
 
 def sarif_rules() -> dict[str, dict[str, str]]:
     """The table in the shape formats/sarif.py documents its rules with."""
-    return {rid: {"title": r.title, "severity": r.severity} for rid, r in RULES.items()}
+    return {
+        rid: {"title": r.title, "severity": r.severity, "rationale": f"the live twin of policy {r.policy}"}
+        for rid, r in RULES.items()
+    }
 
 
 def _finding(rule: str, arn: str, message: str, tags: dict[str, str] | None = None) -> Finding:

@@ -10,6 +10,7 @@ the CPU and memory the committed manifests request (`diff/cost.requested`) price
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -73,16 +74,27 @@ class CostReport:
     notes: list[str] = field(default_factory=list)
 
 
-def month_range(today: date, months: int) -> tuple[str, str, list[str]]:
-    """(start, exclusive end, labels) of the `months` complete months before `today`'s month."""
+def month_range(today: date, months: int, last: str | None = None) -> tuple[str, str, list[str]]:
+    """(start, exclusive end, labels) of `months` complete months ending with `last` (YYYY-MM; default: the
+    month before `today`'s)."""
     if not 1 <= months <= MAX_MONTHS:
         raise UserError(
             f"--months must be between 1 and {MAX_MONTHS}, not {months}",
             hint="Cost Explorer keeps the last 14 months",
         )
-    index = today.year * 12 + today.month - 1  # months since year 0 of the current month
-    labels = [f"{(i // 12):04d}-{(i % 12) + 1:02d}" for i in range(index - months, index)]
-    return f"{labels[0]}-01", f"{today.year:04d}-{today.month:02d}-01", labels
+    current = today.year * 12 + today.month - 1  # months since year 0
+    end = current
+    if last is not None:
+        m = re.fullmatch(r"([0-9]{4})-(0[1-9]|1[0-2])", last)
+        if not m:
+            raise UserError(f"--to must be a month such as 2026-09, not {last!r}")
+        end = int(m[1]) * 12 + int(m[2])  # the month after `last`: the exclusive end
+        if end > current:
+            raise UserError(
+                f"--to {last} is not a complete month yet", hint="the report covers complete months only"
+            )
+    labels = [f"{(i // 12):04d}-{(i % 12) + 1:02d}" for i in range(end - months, end)]
+    return f"{labels[0]}-01", f"{end // 12:04d}-{end % 12 + 1:02d}-01", labels
 
 
 def _tag_value(key: str) -> str:
@@ -152,9 +164,11 @@ def kubernetes_estimate(root: Path, env: Environment) -> Estimate:
     return Estimate(cpu, mem, priced.cost(cpu, mem), priced.currency, tuple(notes))
 
 
-def build(aws: Aws, root: Path, envs: list[str], months: int, today: date) -> CostReport:
-    """The report for `envs` (all of the repository's when empty) over the last `months` complete months."""
-    start, end, labels = month_range(today, months)
+def build(
+    aws: Aws, root: Path, envs: list[str], months: int, today: date, last: str | None = None
+) -> CostReport:
+    """The report for `envs` (all of the repository's when empty) over `months` complete months up to `last`."""
+    start, end, labels = month_range(today, months, last)
     repo = load_repo(root)
     selected = repo.select_envs(envs or None)
     rows, units = fetch_spend(aws, start, end, [e.name for e in selected] if envs else None)

@@ -20,11 +20,12 @@ def run_report(
     *,
     envs: list[str],
     months: int,
+    last: str | None = None,
     fmt: str,
     out: TextIO,
     today: date | None = None,
 ) -> int:
-    report = cost.build(aws, root, envs, months, today or datetime.now(UTC).date())
+    report = cost.build(aws, root, envs, months, today or datetime.now(UTC).date(), last)
     {"json": cost.write_json, "markdown": cost.write_markdown}.get(fmt, cost.write_text)(report, out)
     return EXIT_OK
 
