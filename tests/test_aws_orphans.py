@@ -286,3 +286,15 @@ def test_an_aws_error_is_one_line_exit_2(
     assert (code, out) == (2, "")
     assert err.splitlines()[0] == "error: ec2 describe_volumes: no AWS credentials found"
     assert "Traceback" not in err
+
+
+def test_json_delete_keeps_stdout_a_json_document(aws: str, example: Path, cli: Cli) -> None:
+    ids = _plant(_ec2())
+    code, out, err = cli("--root", example, "cost", "orphans", "--delete", "--yes", "--format", "json")
+    assert code == 0
+    assert [o["id"] for o in json.loads(out)["orphans"]] == [ids["loose"], ids["eip"]]
+    assert err.splitlines() == [
+        f"deleted ebs-volume {ids['loose']}",
+        f"deleted elastic-ip {ids['eip']}",
+        "deleted 2 resource(s)",
+    ]
