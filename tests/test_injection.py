@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 import yaml_rs
@@ -294,10 +295,26 @@ def test_toyaml_indent_and_tojson_nest_any_map_exactly(data: dict[str, Any]) -> 
         "outer:\n  inner:\n    {{ data | toyaml | indent(4) }}\n  toyaml4:\n{{ data | toyaml(4) }}\n"
         "  json: {{ data | tojson }}\n"
     )
+    if any(len(json.dumps(key)) > 1000 for key in data):  # too long for a YAML flow key: refused
+        with pytest.raises(jinja2.exceptions.FilterArgumentError, match="can't be a YAML flow key"):
+            tpl.render(data=data)
+        return
     text = tpl.render(data=data)
     assert text.isascii()
     back = yaml.load(text, Loader=FastLoader)
     assert back == {"outer": {"inner": data, "toyaml4": data, "json": data}}
+
+
+def test_tojson_refuses_a_key_too_long_for_yaml_and_toyaml_writes_it() -> None:
+    """Found by hypothesis: YAML caps implicit (flow) keys at 1024 characters, so JSON can't carry them."""
+    env = render._jinja_env(Path("/nonexistent"))
+    data = {"k" * 1100: "v"}
+    with pytest.raises(
+        jinja2.exceptions.FilterArgumentError, match="1100 characters can't be a YAML flow key"
+    ):
+        env.from_string("x: {{ data | tojson }}\n").render(data=data)
+    text = env.from_string("x:\n{{ data | toyaml(2) }}\n").render(data=data)
+    assert yaml.load(text, Loader=FastLoader) == {"x": data}
 
 
 def test_quote_refuses_structures_and_names_the_fix(example: Path) -> None:

@@ -155,8 +155,29 @@ def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = Fal
 def _yaml_safe_json(obj: Any, **kwargs: Any) -> str:
     """JSON (a YAML flow value) in printable ASCII: Jinja's `tojson` writes characters beyond the BMP as
     surrogate-pair escapes, which YAML readers refuse; here every non-ASCII character is one YAML escape."""
+    _check_json_keys(obj)
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
     return _NON_ASCII.sub(_escape_char, text)
+
+
+#: YAML 1.1/1.2 cap an implicit key (every key of a flow mapping such as JSON's) at 1024 characters
+_MAX_FLOW_KEY = 1000
+
+
+def _check_json_keys(obj: Any) -> None:
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if len(json.dumps(key)) > _MAX_FLOW_KEY:
+                    raise jinja2.exceptions.FilterArgumentError(
+                        f"tojson: a map key of {len(str(key))} characters can't be a YAML flow key "
+                        f"(YAML allows 1024); emit the map with `| toyaml`"
+                    )
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7e]")
