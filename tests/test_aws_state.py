@@ -189,3 +189,56 @@ def test_access_denied_is_one_line(monkeypatch: pytest.MonkeyPatch, aws: str, tf
         "error: creating bucket acme-tfstate-staging: AccessDenied: Access Denied",
         "  hint: the credentials in use lack this permission (see docs/infrastructure.md)",
     ]
+
+
+PROVIDERS = """\
+provider "aws" {
+  region = "eu-west-1"
+  default_tags {
+    tags = {
+      environment = "staging"
+      owner       = "team-platform"
+      cost-center = "platform"
+      managed-by  = "terraform"
+    }
+  }
+}
+provider "aws" {
+  alias  = "us"
+  region = "us-east-1"
+  default_tags {
+    tags = { ignored = "an aliased provider's tags are not the configuration's" }
+  }
+}
+"""
+
+
+def test_bucket_and_table_get_the_configurations_default_tags(aws: str, tf: Path, cli: Cli) -> None:
+    """So they are tagged like everything Terraform creates, and `betcycle audit` finds them compliant."""
+    write_tree(tf, {"terraform/environments/staging/providers.tf": PROVIDERS})
+    code, out, err = cli("--root", tf, "state", "bootstrap", "--env", "staging")
+    assert (code, err) == (0, "")
+    tags = "cost-center=platform, environment=staging, managed-by=terraform, owner=team-platform"
+    assert f"bucket acme-tfstate-staging: tagged {tags}" in out
+    assert f"table acme-tflock-staging: tagged {tags}" in out
+    s3, ddb = Aws().client("s3"), Aws().client("dynamodb")
+    s3.put_bucket_tagging(  # a tag someone else added is kept
+        Bucket="acme-tfstate-staging",
+        Tagging={
+            "TagSet": [
+                *s3.get_bucket_tagging(Bucket="acme-tfstate-staging")["TagSet"],
+                {"Key": "x", "Value": "1"},
+            ]
+        },
+    )
+    bucket_tags = {
+        t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="acme-tfstate-staging")["TagSet"]
+    }
+    assert bucket_tags["environment"] == "staging" and "ignored" not in bucket_tags
+    arn = ddb.describe_table(TableName="acme-tflock-staging")["Table"]["TableArn"]
+    assert {t["Key"] for t in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]} == {
+        "cost-center", "environment", "managed-by", "owner"
+    }  # fmt: skip
+    code, out, err = cli("--root", tf, "state", "bootstrap", "--env", "staging")
+    assert (code, out) == (0, "no changes (bucket acme-tfstate-staging, table acme-tflock-staging)\n")
+    assert {t["Key"] for t in s3.get_bucket_tagging(Bucket="acme-tfstate-staging")["TagSet"]} >= {"x"}

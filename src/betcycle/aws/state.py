@@ -38,6 +38,9 @@ class Backend:
     region: str | None
     table: str | None
     kms_key_id: str | None
+    #: the root configuration's provider default_tags: the bucket and table get them too, so they are tagged
+    #: like everything Terraform creates (and `betcycle audit`'s required-tags rule passes on them)
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def read_backend(root: Path, env: str) -> Backend:
@@ -78,7 +81,10 @@ def read_backend(root: Path, env: str) -> Backend:
         raise UserError(
             'the backend "s3" block has no bucket', path=where, hint='add bucket = "<state bucket name>"'
         )
-    return Backend(env, where, bucket, literal("region"), literal("dynamodb_table"), literal("kms_key_id"))
+    tags = tuple(sorted(terraform.default_tags(folder, root).items()))
+    return Backend(
+        env, where, bucket, literal("region"), literal("dynamodb_table"), literal("kms_key_id"), tags
+    )
 
 
 def _missing(call: Any, not_found: tuple[str, ...], doing: str) -> Any:
@@ -181,6 +187,41 @@ def _ensure_bucket(aws: Aws, b: Backend, region: str, say: Any) -> None:
         say(f"bucket {name}: policy denies requests without TLS")
 
 
+def _ensure_bucket_tags(aws: Aws, b: Backend, say: Any) -> None:
+    """Add the root configuration's default tags the bucket lacks (other tags are kept)."""
+    if not b.tags:
+        return
+    s3 = aws.client("s3")
+    found = _missing(
+        lambda: s3.get_bucket_tagging(Bucket=b.bucket), ("NoSuchTagSet",), f"reading the tags of {b.bucket}"
+    )
+    current = {t["Key"]: t["Value"] for t in (found or {}).get("TagSet", [])}
+    wanted = {**current, **dict(b.tags)}
+    if wanted != current:
+        with aws_errors(f"tagging bucket {b.bucket}"):
+            s3.put_bucket_tagging(
+                Bucket=b.bucket,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(wanted.items())]},
+            )
+        say(f"bucket {b.bucket}: tagged {', '.join(f'{k}={v}' for k, v in b.tags)}")
+
+
+def _ensure_table_tags(aws: Aws, b: Backend, table: str, say: Any) -> None:
+    if not b.tags:
+        return
+    ddb = aws.client("dynamodb")
+    with aws_errors(f"reading the tags of table {table}"):
+        arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+        current = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+    missing = {k: v for k, v in b.tags if current.get(k) != v}
+    if missing:
+        with aws_errors(f"tagging table {table}"):
+            ddb.tag_resource(
+                ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())]
+            )
+        say(f"table {table}: tagged {', '.join(f'{k}={v}' for k, v in sorted(missing.items()))}")
+
+
 def _ensure_table(aws: Aws, table: str, say: Any) -> None:
     ddb = aws.client("dynamodb")
     found = _missing(
@@ -232,8 +273,10 @@ def bootstrap(aws: Aws, root: Path, env: str, out: TextIO) -> int:
         out.write(line + "\n")
 
     _ensure_bucket(aws, b, region, say)
+    _ensure_bucket_tags(aws, b, say)
     if b.table:
         _ensure_table(aws, b.table, say)
+        _ensure_table_tags(aws, b, b.table, say)
     else:
         out.write(
             f"no dynamodb_table in {b.file}: no lock table (Terraform 1.10+ can lock with use_lockfile)\n"

@@ -188,6 +188,20 @@ def backend(config_dir: Path, root: Path | None = None) -> dict[str, Any]:
     return dict(found[0][1]) if found else {}
 
 
+def default_tags(config_dir: Path, root: Path | None = None) -> dict[str, str]:
+    """The literal `default_tags` of the configuration's default `provider "aws"` (no alias): what every
+    resource Terraform creates there carries, and so what the resources made outside it should carry too."""
+    tags: dict[str, str] = {}
+    for block in config_blocks(config_dir, root):
+        if block.kind != "provider" or block.labels[:1] != ("aws",) or "alias" in block.body:
+            continue
+        for entry in _blocks(block.body.get("default_tags")):
+            given = entry.get("tags")
+            if isinstance(given, dict):
+                tags.update({str(k): v for k, v in given.items() if isinstance(v, str) and "${" not in v})
+    return tags
+
+
 def _blocks(value: Any) -> list[dict[str, Any]]:
     """A nested block's serialised form (a list of maps, one per repetition) as that list."""
     if isinstance(value, dict):
