@@ -209,6 +209,37 @@ def test_an_app_deployed_into_kube_system_is_refused_unless_waived(
     assert "info [policy/BC020] Application/argocd/dev-kube-system spec.destination.namespace: waived:" in out
 
 
+def test_a_plaintext_secret_added_by_hand_to_the_manifests_is_refused(
+    example: Path, cli, crd_cache: Path
+) -> None:
+    # secrets reach the cluster through ExternalSecrets; a Secret committed under manifests/ is plaintext in git
+    shutil.copy2(REPO / "policies/BC012.yaml", example / "policies/BC012.yaml")
+    assert cli("--root", example, "validate", "--env", "dev", "--schema-cache", crd_cache)[0] == 0
+    write_tree(
+        example,
+        {
+            "environments/dev/manifests/hello/secret-hello-db.yaml": """\
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: hello-db
+                  namespace: hello-dev
+                stringData:
+                  password: hunter2
+            """
+        },
+    )
+    code, out, err = cli("--root", example, "validate", "--env", "dev", "--schema-cache", crd_cache)
+    assert code == 1, out + err
+    lines = [line.strip() for line in out.splitlines()]
+    at = lines.index(
+        "error [policy/BC012] Secret/hello-dev/hello-db stringData: Secrets are not committed in plain text: "
+        "the Secret has stringData in plain text"
+    )
+    assert lines[at + 1].startswith("at environments/dev/manifests/hello/secret-hello-db.yaml:")
+    assert lines[at + 2].startswith("fix: Delete the Secret") and "ExternalSecret" in lines[at + 2]
+
+
 def test_fixture_manifests_pass_the_fixture_policies(example: Path) -> None:
     from betcycle.validate import manifests
 
