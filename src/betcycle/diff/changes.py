@@ -18,7 +18,7 @@ from betcycle.errors import UserError, UserErrors
 from betcycle.model.repo import Repo, load_repo, suggest
 from betcycle.model.resources import Resource
 from betcycle.model.yamlio import load_all
-from betcycle.render import argocd
+from betcycle.render import argocd, platform
 from betcycle.render import engine as render
 from betcycle.validate import manifests
 
@@ -58,6 +58,8 @@ def scope_of(paths: list[str], base_charts: dict[str, str], head: Repo | None) -
             env = parts[1]
             if parts[2] == "environment.yaml":
                 scope.envs.add(env)
+            elif parts[2] == platform.PLATFORM_FILE or (parts[2] == platform.VALUES_DIR and len(parts) > 3):
+                scope.pairs.add((env, ARGO))  # the platform Applications live with the Argo CD objects
             elif parts[2] == "apps" and len(parts) == 4:
                 scope.pairs |= {(env, parts[3].rsplit(".", 1)[0]), (env, ARGO)}
             elif parts[2] == "manifests" and len(parts) > 4:

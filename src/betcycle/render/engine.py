@@ -28,7 +28,7 @@ from betcycle.model.repo import Chart, Environment, Repo, sub_lines
 from betcycle.model.resources import Resource
 from betcycle.model.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
 from betcycle.model.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines
-from betcycle.render import argocd, sandbox, transaction
+from betcycle.render import argocd, platform, sandbox, transaction
 
 
 @dataclass
@@ -544,7 +544,14 @@ def _render_argocd(
     """Add the Argo CD objects of `env` to `result`, each in its own file headed by its own inputs only."""
     errors: list[UserError] = []
     owners: dict[str, argocd.ArgoObject] = {}
-    for obj in argocd.objects(repo, env, autoscaled):
+    generated = [(argocd.TEMPLATE, obj) for obj in argocd.objects(repo, env, autoscaled)]
+    try:  # environments/<env>/platform.yaml (optional): upstream Helm charts, one Application each
+        generated += [(platform.TEMPLATE, obj) for obj in platform.objects(repo, env)]
+    except UserErrors as exc:
+        errors += exc.errors
+    except UserError as exc:
+        errors.append(exc)
+    for template, obj in generated:
         try:  # names built from the environment's project and app names: checked like any object's
             file_name = safepaths.object_file_name(obj.doc["kind"], obj.doc["metadata"]["name"])
         except safepaths.UnsafeName as exc:
@@ -565,7 +572,7 @@ def _render_argocd(
             continue
         owners[out] = obj
         res = Resource(obj.doc, env=env.name, app=None, source=env.file, line=1, output=out)
-        result.files[out] = _header(argocd.TEMPLATE, list(obj.sources)) + dump(obj.doc)
+        result.files[out] = _header(template, list(obj.sources)) + dump(obj.doc)
         result.resources.append(res)
     return errors
 
