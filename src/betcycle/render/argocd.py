@@ -62,6 +62,11 @@ def _app_labels(env: Environment, app: str, owner: str) -> dict[str, str]:
     )
 
 
+POD_SECURITY_LABELS = {
+    f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")
+}
+
+
 def _sync_policy(env: Environment, create_namespace: bool) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     if env.auto_sync:
@@ -69,6 +74,9 @@ def _sync_policy(env: Environment, create_namespace: bool) -> dict[str, Any]:
     options = ["ServerSideApply=true"]
     if create_namespace:
         options.insert(0, "CreateNamespace=true")
+        # The namespace Argo CD creates enforces Pod Security Admission's `restricted` profile, which the
+        # service chart's pods already meet (non-root, no privilege escalation, all capabilities dropped).
+        policy["managedNamespaceMetadata"] = {"labels": dict(POD_SECURITY_LABELS)}
     policy["syncOptions"] = options
     return policy
 
