@@ -42,6 +42,7 @@ def lint(session: nox.Session) -> None:
         "repository": [ROOT / "betcycle.yaml"],
         "policy": sorted(p for p in ROOT.glob("policies/*.yaml") if p.name != "waivers.yaml"),
         "waivers": [ROOT / "policies/waivers.yaml"],
+        "platform": sorted(ROOT.glob("environments/*/platform.yaml")),
     }
     for name, files in checks.items():
         files = [f for f in files if f.exists()]
