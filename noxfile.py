@@ -235,6 +235,72 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
+@nox.session
+def security(session: nox.Session) -> None:
+    """Scanners (docs/security.md): bandit rules, hadolint, zizmor, detect-secrets, checkov, pip-audit (online)."""
+    import re
+    import shutil
+    import tempfile
+    import urllib.request
+
+    # The scanners only, without betcycle: checkov pins an older boto3 than the package (pyproject.toml).
+    session.install(*nox.project.dependency_groups(PYPROJECT, "security"))
+    session.run("ruff", "check", "--select", "S", "src", "apps", "templates", "benchmarks", "bootstrap.py")
+    with tempfile.TemporaryDirectory(prefix="betcycle-security-") as tmp:
+        # The service template's Dockerfile, rendered with sample answers (hadolint cannot parse `{{ }}`).
+        template = ROOT / "templates/service/apps/{{ name }}/Dockerfile.jinja"
+        rendered = Path(tmp, "Dockerfile")
+        answers = {"{{ name }}": "example", "{{ module }}": "example", "{{ port }}": "8080"}
+        text = template.read_text(encoding="utf-8")
+        for placeholder, answer in answers.items():
+            text = text.replace(placeholder, answer)
+        if "{{" in text or "{%" in text:
+            session.error(f"{template.relative_to(ROOT)}: a Jinja expression the security session can't fill")
+        rendered.write_text(text, encoding="utf-8")
+        dockerfiles = [*sorted(ROOT.glob("apps/*/Dockerfile")), ROOT / ".devcontainer/Dockerfile", rendered]
+        session.run("hadolint", *map(str, dockerfiles))
+        # hadolint accepts `curl … | sh` once pipefail is set; a downloaded script run unchecked is refused.
+        piped = re.compile(r"\b(curl|wget)\b[^|\n]*\|\s*(sudo\s+)?(ba|z|da)?sh\b")
+        for dockerfile in dockerfiles:
+            for number, line in enumerate(dockerfile.read_text(encoding="utf-8").splitlines(), 1):
+                if piped.search(line):
+                    session.error(
+                        f"{dockerfile}:{number}: a download piped to a shell; fetch, verify, then run"
+                    )
+        session.run("zizmor", "--offline", ".github/workflows")
+        # The hook fails (1) on a secret the baseline doesn't list. It gets a copy, so that line moves don't
+        # rewrite the committed .secrets.baseline; 3 means only that it updated the copy's line numbers.
+        baseline = Path(tmp, "baseline.json")
+        shutil.copyfile(ROOT / ".secrets.baseline", baseline)
+        tracked = _git(session, "ls-files", "-z").split("\0")
+        session.run(
+            "detect-secrets-hook",
+            "--baseline",
+            str(baseline),
+            *[f for f in tracked if f],
+            success_codes=[0, 3],
+        )
+    manifests = [f"--directory={d.relative_to(ROOT)}" for d in sorted(ROOT.glob("environments/*/manifests"))]
+    terraform = ["--directory=terraform"] if (ROOT / "terraform").is_dir() else []
+    session.run(
+        "checkov", "--config-file", ".checkov.yaml", "--framework", "terraform", "kubernetes",
+        *terraform, *manifests, env={"BC_SKIP_MAPPING": "TRUE"},
+    )  # fmt: skip
+    # pip-audit asks PyPI's JSON API about each pinned version: offline, say so and pass (docs/security.md).
+    try:
+        urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=5).close()
+    except OSError as error:
+        session.warn(f"pip-audit SKIPPED: PyPI is not reachable ({error}); the dependency audit did not run")
+        return
+    requirements = Path(session.create_tmp(), "requirements.txt")
+    pins = list(PYPROJECT["project"]["dependencies"])
+    for group in ("bootstrap", "test", "lint", "templates"):
+        pins += [r for r in nox.project.dependency_groups(PYPROJECT, group) if isinstance(r, str)]
+    requirements.write_text("\n".join(sorted(set(pins))) + "\n", encoding="utf-8")
+    # Every pin of the package and of the groups CI installs, with what they pull in (pip-audit resolves).
+    session.run("pip-audit", "--requirement", str(requirements), "--progress-spinner=off")
+
+
 # --- Self-service: Copier templates (docs/new-service.md, docs/templates.md) ---------------------------------
 # The service template is the root copier.yml rendering templates/service/; the environment template is
 # templates/environment/. Copier reads the template from this repository, so these sessions need a git checkout.
