@@ -1,4 +1,4 @@
-"""BetCycle's tasks. `nox` alone runs lint, test, app_tests, render --check and validate (what CI runs).
+"""BetCycle's tasks. `nox` alone runs lint, test, app_tests, render --check, validate and security (what CI runs).
 
 Sessions reuse their virtualenvs and use uv when it is installed, so warm runs take seconds.
 """
@@ -13,7 +13,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "test", "app_tests", "render_check", "validate"]
+nox.options.sessions = ["lint", "test", "app_tests", "render_check", "validate", "security"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
