@@ -75,6 +75,38 @@ def test_dump_is_byte_identical_to_pyyaml(doc: dict[str, Any]) -> None:
     assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)
 
 
+@given(st.lists(trees, min_size=1, max_size=5))
+def test_a_list_is_byte_identical_to_pyyaml(doc: list[Any]) -> None:
+    assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)
+
+
+#: strings of over 1,000 characters whose lines end just below, at and just past PyYAML's line width
+LONG = [
+    *(("w " * 6000)[:size] for size in (1001, 4000, 9_700, 9_990, 9_998, 10_001, 11_000)),
+    *("x" * size + " y" for size in (1001, 9_980, 9_995, 9_997, 9_998, 9_999, 10_000, 12_000)),
+    '{"a": "' + "x, " * 1500 + '"}',
+    "it's " * 300,
+    "- " + "a " * 800,
+    "é " * 600,
+]
+
+
+@pytest.mark.parametrize("value", LONG, ids=lambda v: f"{len(v)}-{v[:4]!r}")
+def test_long_strings_at_any_depth(value: str) -> None:
+    doc: dict[str, Any] = {"k": value, "list": [value, {"in": value}], "deep": {"a": {"b": [{"c": value}]}}}
+    doc["k" * 128] = value
+    doc["'" * 128] = {"x": value}
+    assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)
+    assert yamlio.dump([value, doc]) == yamlio.pyyaml_dump([value, doc])
+
+
+def test_embedded_json_under_the_width_takes_the_fast_path() -> None:
+    doc = {"data": {"dashboard.json": '{"panels": [' + ", ".join(['{"a": 1}'] * 500) + "]}"}}
+    assert yamlemit.emit(doc, yamlio._YAML12_NOT_STR) == yamlio.pyyaml_dump(doc)
+    groups = [{"name": "x.rules", "rules": [{"alert": "A", "expr": "up == 0", "labels": {"a": "1"}}]}]
+    assert yamlemit.emit(groups, yamlio._YAML12_NOT_STR) == yamlio.pyyaml_dump(groups)
+
+
 @pytest.mark.parametrize("value", TRICKY)
 def test_each_tricky_string(value: str) -> None:
     doc = {"k": value, "list": [value, {"in": value}], value or "e": {"x": [value]}}
@@ -90,7 +122,7 @@ def test_every_rendered_manifest_takes_the_fast_path_and_matches(example: Path) 
 
 
 def test_unusual_documents_fall_back() -> None:
-    for doc in ({}, [1], {"a": [[1, 2]]}, {1: "x"}, {"k": "é"}, {"k": "x" * 2000}):
+    for doc in ({}, [], [[1]], "x", {"a": [[1, 2]]}, {1: "x"}, {"k": "é"}, {"k": "x " * 6000}, ["y " * 6000]):
         with pytest.raises(yamlemit.Fallback):
             yamlemit.emit(doc, yamlio._YAML12_NOT_STR)
         assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)

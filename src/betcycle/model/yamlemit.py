@@ -35,14 +35,35 @@ class Fallback(Exception):
     """This document needs PyYAML's general emitter."""
 
 
+#: the `width` `yamlio.pyyaml_dump` passes: PyYAML breaks a plain or quoted scalar at a space only once the
+#: line has passed this column, so a line no longer than this is written unbroken
+WIDTH = 10_000
+#: the most a key takes on its line, quoted (keys are at most 128 characters; PyYAML writes longer as `? key`)
+_KEY_MAX = 2 * 128 + 2
+
+
 @lru_cache(maxsize=65536)  # labels, names and keys repeat across every object of a render
 def _string(value: str, not_str: re.Pattern[str], key: bool) -> str:
-    # PyYAML writes keys over 128 characters as `? key` and folds very long scalars at the line width
     if len(value) > (128 if key else 1000) or not _PRINTABLE.fullmatch(value):
         raise Fallback
+    return _quoted(value, not_str)
+
+
+def _quoted(value: str, not_str: re.Pattern[str]) -> str:
     if value and not not_str.fullmatch(value) and _plain_allowed(value):
         return value
     return "'" + value.replace("'", "''") + "'"
+
+
+def _long_string(value: str, not_str: re.Pattern[str], indent: int) -> str:
+    """A value of over 1,000 characters (an embedded JSON document), when its line stays within `WIDTH`:
+    its line is `indent` spaces (or `- ` items) and a key of at most `_KEY_MAX` characters before it."""
+    if not _PRINTABLE.fullmatch(value):
+        raise Fallback
+    text = _quoted(value, not_str)
+    if indent + _KEY_MAX + len(text) > WIDTH:
+        raise Fallback
+    return text
 
 
 def _literal(value: str, indent: int) -> str:
@@ -78,6 +99,8 @@ def _scalar(value: Any, not_str: re.Pattern[str], indent: int) -> str:
     if type(value) is str:
         if "\n" in value and not not_str.fullmatch(value):
             return _literal(value, indent)
+        if len(value) > 1000:
+            return _long_string(value, not_str, indent) + "\n"
         return _string(value, not_str, key=False) + "\n"
     raise Fallback
 
@@ -120,9 +143,13 @@ def _seq(items: list[Any], indent: int, out: list[str], not_str: re.Pattern[str]
 
 
 def emit(doc: Any, not_str: re.Pattern[str]) -> str:
-    """`doc` as block YAML, or Fallback. `not_str`: strings that must be single-quoted."""
-    if not isinstance(doc, dict) or not doc:
-        raise Fallback
+    """`doc` (a non-empty map or list) as block YAML, or Fallback. `not_str`: strings that must be
+    single-quoted."""
     out: list[str] = []
-    _map(doc, 0, out, not_str, "")
+    if isinstance(doc, dict) and doc:
+        _map(doc, 0, out, not_str, "")
+    elif isinstance(doc, list) and doc:  # `toyaml` of a list (a PrometheusRule's groups)
+        _seq(doc, 0, out, not_str)
+    else:
+        raise Fallback
     return "".join(out)
