@@ -12,25 +12,31 @@ any other input, and a syntax error is one `UserError` naming the file and line 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import hcl2
-from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from typing import TYPE_CHECKING, Any
 
 from betcycle.errors import UserError
 from betcycle.model import limits
 from betcycle.model.yamlio import LineMap, PathKey
 
-# strings without their quotes, heredocs as their text, no comments, blocks as plain maps
-_OPTIONS = hcl2.SerializationOptions(
-    with_comments=False,
-    strip_string_quotes=True,
-    explicit_blocks=False,
-    preserve_heredocs=False,
-)
+if TYPE_CHECKING:  # hcl2 and lark are imported where a file is parsed: they cost ~0.1 s of every start-up
+    import hcl2
+    from hcl2.rules.base import BodyRule
+
+
+@functools.cache
+def _options() -> hcl2.SerializationOptions:
+    """Strings without their quotes, heredocs as their text, no comments, blocks as plain maps."""
+    import hcl2
+
+    return hcl2.SerializationOptions(
+        with_comments=False,
+        strip_string_quotes=True,
+        explicit_blocks=False,
+        preserve_heredocs=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,16 @@ class Block:
 
 
 def _label(rule: Any) -> str:
-    value = rule.serialize(_OPTIONS)
+    value = rule.serialize(_options())
     return value if isinstance(value, str) else str(value)
 
 
 def parse_text(text: str, display: str) -> list[Block]:
     """The top-level blocks of one file's text (top-level attributes, which Terraform refuses, are ignored)."""
+    import hcl2
+    from hcl2.rules.base import BlockRule
+    from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
     try:
         tree = hcl2.parses(text, discard_comments=True)
     except UnexpectedInput as exc:
@@ -115,11 +125,13 @@ def _line(rule: Any) -> int | None:
 
 def _body(body: BodyRule, base: PathKey, lines: LineMap) -> dict[str, Any]:
     """A block body as plain data (nested blocks as lists, one map per repetition), recording lines."""
+    from hcl2.rules.base import AttributeRule, BlockRule
+
     out: dict[str, Any] = {}
     for child in body.children:
         if isinstance(child, AttributeRule):
             name = _label(child.identifier)
-            out[name] = child.expression.serialize(_OPTIONS)
+            out[name] = child.expression.serialize(_options())
             at = _line(child)
             if at:
                 lines[(*base, name)] = at
@@ -213,6 +225,9 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
 
 def parse_tfvars(path: Path, display: str) -> dict[str, Any]:
     """The literal assignments of a `.tfvars` file (`name = value` lines at the top level)."""
+    import hcl2
+    from lark.exceptions import LarkError
+
     text = limits.read_text(path, display)
     try:
         tree = hcl2.parses(text, discard_comments=True)
