@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from betcycle.model.resources import Resource
 from betcycle.validate import manifests
 from betcycle.validate.crosscheck import ExternalRef, check_environment, selector_matches
 
@@ -316,3 +319,122 @@ def test_persistent_volume_claims_are_references_too() -> None:
     assert (
         check_environment(res, declared=[ExternalRef("PersistentVolumeClaim", "data")], complete=False) == []
     )
+
+
+# --- the selector index: the same findings, in the same order, as comparing every pair ------------------
+
+
+def _workload(i: int, labels: dict[str, object], kind: str = "Deployment") -> dict[str, object]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": f"w{i}", "namespace": "bulk"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"name": f"p{i % 3}"}]}]},
+            },
+        },
+    }
+
+
+def _selector_set(seed: int, n: int) -> list[Resource]:
+    """Many workloads and Services/PDBs in one namespace whose selectors match some, none or several pods:
+    plain maps, matchLabels, matchExpressions, non-string values, empty and malformed selectors."""
+    import random
+
+    rnd = random.Random(seed)
+    values: list[object] = ["a", "b", "c", 1, True, None]
+
+    def labels() -> dict[str, object]:
+        return {
+            k: rnd.choice(values[:3]) for k in rnd.sample(["app", "tier", "team", "zone"], rnd.randint(0, 4))
+        }
+
+    def selector() -> object:
+        shape = rnd.random()
+        plain = {
+            k: rnd.choice(values) for k in rnd.sample(["app", "tier", "team", "zone", "x"], rnd.randint(1, 3))
+        }
+        if shape < 0.05:
+            return rnd.choice([[], "app=a", {"matchLabels": ["x"]}, {"matchExpressions": 5}])
+        if shape < 0.45:
+            return plain
+        expressions = [
+            {
+                "key": rnd.choice(["app", "tier", "zone"]),
+                "operator": op,
+                "values": rnd.sample(["a", "b", "c"], 2),
+            }
+            for op in rnd.sample(["In", "NotIn", "Exists", "DoesNotExist"], rnd.randint(0, 2))
+        ]
+        out: dict[str, object] = {"matchLabels": plain} if rnd.random() < 0.7 else {}
+        if expressions or not out:
+            out["matchExpressions"] = expressions
+        return out
+
+    docs: list[dict[str, object]] = []
+    for i in range(n):
+        docs.append(_workload(i, labels(), rnd.choice(["Deployment", "StatefulSet", "Pod"])))
+        if docs[-1]["kind"] == "Pod":
+            tmpl = docs[-1]["spec"]["template"]  # type: ignore[index]
+            docs[-1]["metadata"]["labels"] = tmpl["metadata"]["labels"]  # type: ignore[index]
+            docs[-1]["spec"] = tmpl["spec"]  # type: ignore[index]
+        kind = rnd.choice(["Service", "Service", "PodDisruptionBudget"])
+        spec: dict[str, object] = {"selector": selector()}
+        if kind == "Service":
+            spec["ports"] = [{"port": 80, "targetPort": f"p{rnd.randint(0, 3)}"}]
+            api = "v1"
+        else:
+            api = "policy/v1"
+        docs.append(
+            {
+                "apiVersion": api,
+                "kind": kind,
+                "metadata": {"name": f"s{i}", "namespace": "bulk"},
+                "spec": spec,
+            }
+        )
+    return [Resource(d, env="prod") for d in docs]
+
+
+def test_selector_index_finds_exactly_what_comparing_every_pair_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from betcycle.validate import crosscheck
+
+    for seed, n in ((1, 400), (2, 60), (3, 60), (4, 5)):
+        resources = _selector_set(seed, n)
+        indexed = check_environment(resources)
+        with monkeypatch.context() as m:
+            m.setattr(crosscheck._PodIndex, "candidates", lambda self, selector: self.pods)
+            every_pair = check_environment(resources)
+        assert indexed == every_pair
+        rules_found = {f.rule for f in indexed}
+        # the set exercises matches and misses of both checks
+        assert {
+            "crossref/service-selector",
+            "crossref/pdb-selector",
+            "crossref/target-port",
+        } <= rules_found or n < 60
+        assert len([f for f in indexed if f.rule == "crossref/service-selector"]) < n  # some Services match
+
+
+def test_selector_index_candidates() -> None:
+    from betcycle.validate.crosscheck import _Pod, _PodIndex
+
+    pods = [
+        _Pod(Resource({"kind": "Pod"}), labels, {}, "spec")
+        for labels in ({"app": "a", "tier": "x"}, {"app": "a"}, {"app": "b", "tier": "x"}, {"app": 1}, {})
+    ]
+    index = _PodIndex(pods)
+    assert index.candidates({"app": "a"}) == pods[:2]
+    assert index.candidates({"app": "a", "tier": "x"}) == pods[:1]
+    assert index.candidates({"tier": "x"}) == [pods[0], pods[2]]
+    assert index.candidates({"app": "c"}) == []
+    assert index.candidates({"matchLabels": {"app": "b"}, "matchExpressions": []}) == [pods[2]]
+    assert index.candidates({"matchExpressions": [{"key": "app", "operator": "Exists"}]}) == pods
+    assert index.candidates({"app": 1}) == pods  # not a string: every pod, selector_matches decides
+    assert index.candidates({"app": None}) == pods
+    assert index.candidates("app=a") == []

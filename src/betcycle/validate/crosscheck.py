@@ -214,6 +214,43 @@ class _Pod:
     path: str
 
 
+class _PodIndex:
+    """The pod templates of one namespace, indexed by (label key, string value).
+
+    A namespace with thousands of workloads and Services would otherwise compare every Service with every
+    pod template. The index only narrows the candidates (in their original order); `selector_matches`
+    still decides each one, so findings, their order and the exceptions a malformed selector raises stay
+    those of the full comparison.
+    """
+
+    def __init__(self, pods: list[_Pod]) -> None:
+        self.pods = pods
+        self._by_label: dict[tuple[Any, str], list[int]] = defaultdict(list)
+        for i, pod in enumerate(pods):
+            for key, value in pod.labels.items():
+                if type(value) is str:
+                    self._by_label[(key, value)].append(i)
+
+    def candidates(self, selector: Any) -> list[_Pod]:
+        """The pods `selector` may match: each carries every required string label (all pods when the
+        selector requires none, or its shape is not one the index understands)."""
+        if not isinstance(selector, dict):
+            return []  # selector_matches is False for every pod
+        if "matchLabels" in selector or "matchExpressions" in selector:
+            required = selector.get("matchLabels") or {}
+        else:
+            required = selector
+        if not isinstance(required, dict) or not required:
+            return self.pods
+        if any(type(v) is not str for v in required.values()):
+            return self.pods  # None matches a missing label, 1 == True...: let selector_matches decide
+        lists = sorted((self._by_label.get(pair, []) for pair in required.items()), key=len)
+        if not lists[0]:
+            return []
+        common = set(lists[0]).intersection(*lists[1:])
+        return [self.pods[i] for i in sorted(common)]
+
+
 def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, int, dict[str, Any]]]:
     for field in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(field) or []):
@@ -414,7 +451,8 @@ def check_environment(
 
     def missing(res: Resource, rule: str, kind: str, name: str, message: str, hint: str, path: str) -> None:
         """A reference to an object these resources don't hold: an error only when they are complete."""
-        if any(ns in (None, res.namespace) and n == name for ns, n in elsewhere.get(kind, ())):
+        declared_here = elsewhere.get(kind, set())
+        if (None, name) in declared_here or (res.namespace, name) in declared_here:
             return
         if complete:
             add(res, rule, message, hint, path)
@@ -455,6 +493,13 @@ def check_environment(
         tmpl = pod_template(res)
         if tmpl is not None:
             pods[res.namespace].append(_Pod(res, *tmpl))
+    indexes: dict[str, _PodIndex] = {}
+
+    def pod_index(ns: str) -> _PodIndex:
+        if ns not in indexes:
+            indexes[ns] = _PodIndex(pods.get(ns, []))
+        return indexes[ns]
+
     # an ExternalSecret creates the Secret named by spec.target.name (default: its own name)
     for res in resources:
         if res.kind == "ExternalSecret":
@@ -487,7 +532,7 @@ def check_environment(
             selector = spec.get("selector")
             if not selector:
                 return  # a Service without selector is managed by hand (EndpointSlices): nothing to match
-            matched = [p for p in pods[ns] if selector_matches(selector, p.labels)]
+            matched = [p for p in pod_index(ns).candidates(selector) if selector_matches(selector, p.labels)]
             if not matched:
                 selects_nothing(
                     res,
@@ -541,7 +586,7 @@ def check_environment(
                 )
         elif res.kind == "PodDisruptionBudget":
             selector = spec.get("selector")
-            if not any(selector_matches(selector, p.labels) for p in pods[ns]):
+            if not any(selector_matches(selector, p.labels) for p in pod_index(ns).candidates(selector)):
                 selects_nothing(
                     res,
                     "pdb-selector",
