@@ -65,8 +65,10 @@ def crd_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never read or write the user's real schema cache."""
+    """Never read or write the user's real schema or render cache."""
     monkeypatch.setenv("BETCYCLE_SCHEMA_CACHE", str(tmp_path / "empty-schema-cache"))
+    # beside tmp_path, not in it: tests compare tmp_path's tree before and after a failed render
+    monkeypatch.setenv("BETCYCLE_CACHE_DIR", str(tmp_path.parent / f"{tmp_path.name}-betcycle-cache"))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 

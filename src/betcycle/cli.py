@@ -56,6 +56,28 @@ def aws_from_args(args: argparse.Namespace) -> Aws:
     return Aws(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
 
 
+def scale_options(p: argparse.ArgumentParser, verb: str) -> None:
+    """--jobs, --no-cache and --shard (docs/performance.md)."""
+    p.add_argument(
+        "--jobs",
+        "-j",
+        default="auto",
+        metavar="N",
+        help=f"{verb} in N processes (default: one per CPU; 1: no pool); the output is the same for any N",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"{verb} every (environment, app) pair, ignoring the cache ($BETCYCLE_CACHE_DIR, "
+        "else ~/.cache/betcycle)",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help=f"{verb} only the I-th of N shares of the (environment, app) pairs (a CI matrix job)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="betcycle", description="GitOps monorepo toolkit: render, validate, policy.")
     parser.add_argument("--version", action="version", version=f"betcycle {__version__}")
@@ -67,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=[], help="only this environment (repeatable)")
     p.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
     p.add_argument("--check", action="store_true", help="render in memory; exit 1 listing files that differ")
+    scale_options(p, "render")
 
     p = sub.add_parser("validate", help="validate rendered environments (default) or any manifest files")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to validate; - for stdin")
@@ -271,7 +294,16 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
     if args.command == "render":
         from betcycle.commands import render_cmd
 
-        return render_cmd.run(root, args.env, args.app, check=args.check, out=out)
+        return render_cmd.run(
+            root,
+            args.env,
+            args.app,
+            check=args.check,
+            out=out,
+            jobs=args.jobs,
+            cache=not args.no_cache,
+            shard=args.shard,
+        )
     if args.command == "validate":
         from betcycle.commands import validate_cmd
 

@@ -8,6 +8,18 @@ from pathlib import Path
 class BetcycleError(Exception):
     """Base of every error BetCycle raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable with every attribute, whatever the subclass's __init__ takes: errors found in a worker
+        # process (render --jobs) come back to the parent intact
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[BetcycleError], args: tuple[object, ...], state: dict[str, object]) -> BetcycleError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class UserError(BetcycleError):
     """Bad input or usage: printed as one line naming the file (and line) plus a hint; exit code 2."""

@@ -6,6 +6,7 @@ Every problem in every file is collected and raised at once (UserErrors), each w
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -165,6 +166,7 @@ class Repo:
     apps: dict[str, App]
     env_apps: dict[str, dict[str, EnvApp]]
     charts: dict[str, Chart] = field(default_factory=dict)
+    digests: Digests = field(default_factory=dict, repr=False)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -228,9 +230,19 @@ def unknown_name(what: str, name: str, known: list[str], listing: str | None = N
     return UserError(f"unknown {what} {name!r}", hint=suggest(what, name, known, listing))
 
 
-def _load_mapping(root: Path, rel: str, errors: list[UserError]) -> tuple[dict[str, Any], LineMap] | None:
+#: SHA-256 of the text of every file `load_repo` read, by repository-relative path: the render cache keys
+#: on exactly the bytes the model was built from (a file edited after loading can't poison an entry)
+Digests = dict[str, str]
+
+
+def _load_mapping(
+    root: Path, rel: str, errors: list[UserError], digests: Digests | None = None
+) -> tuple[dict[str, Any], LineMap] | None:
     try:
-        data, lines = load_with_lines(read_text(root / rel, rel), rel)
+        text = read_text(root / rel, rel)
+        if digests is not None:
+            digests[rel] = hashlib.sha256(text.encode()).hexdigest()
+        data, lines = load_with_lines(text, rel)
     except UserError as exc:
         errors.append(exc)
         return None
@@ -276,6 +288,7 @@ def load_repo(root: Path) -> Repo:
     """Read betcycle.yaml, every environment, app, environment-app file and the charts they use."""
     root = root.resolve()
     errors: list[UserError] = []
+    digests: Digests = {}
     repo_url, argocd_ns = "", "argocd"
     if not (root / SETTINGS_FILE).exists() and (root / "environments").is_dir():
         errors.append(
@@ -286,7 +299,7 @@ def load_repo(root: Path) -> Repo:
             )
         )
     if (root / SETTINGS_FILE).exists():
-        loaded = _load_mapping(root, SETTINGS_FILE, errors)
+        loaded = _load_mapping(root, SETTINGS_FILE, errors, digests)
         if loaded:
             data, lines = loaded
             problems = schemacheck.check_builtin(data, "repository", path=SETTINGS_FILE, lines=lines)
@@ -315,7 +328,7 @@ def load_repo(root: Path) -> Repo:
                 )
             )
             continue
-        loaded = _load_mapping(root, rel, errors)
+        loaded = _load_mapping(root, rel, errors, digests)
         if not loaded:
             continue
         data, lines = loaded
@@ -356,7 +369,7 @@ def load_repo(root: Path) -> Repo:
                 if f.suffix not in (".yaml", ".yml") or f.name.startswith("."):
                     continue
                 frel = f"environments/{env_dir.name}/apps/{f.name}"
-                loaded_app = _load_mapping(root, frel, errors)
+                loaded_app = _load_mapping(root, frel, errors, digests)
                 if loaded_app is not None:
                     env_apps[env_dir.name][f.stem] = EnvApp(env_dir.name, f.stem, frel, *loaded_app)
 
@@ -367,7 +380,7 @@ def load_repo(root: Path) -> Repo:
             rel = f"apps/{app_dir.name}/app.yaml"
             if not (root / rel).exists():
                 continue  # a folder without app.yaml is not a deployable app (e.g. a library)
-            loaded = _load_mapping(root, rel, errors)
+            loaded = _load_mapping(root, rel, errors, digests)
             if not loaded:
                 continue
             data, lines = loaded
@@ -398,7 +411,7 @@ def load_repo(root: Path) -> Repo:
                 errors.append(unknown_name("app", name, sorted(apps)))
                 errors[-1].path = ea.file
                 errors[-1].message = f"deploys unknown app {name!r} (no apps/{name}/app.yaml)"
-    repo = Repo(root, repo_url, argocd_ns, envs, apps, env_apps)
+    repo = Repo(root, repo_url, argocd_ns, envs, apps, env_apps, digests=digests)
 
     for env in envs.values():
         src = env.promotion_from
@@ -417,7 +430,7 @@ def load_repo(root: Path) -> Repo:
     used_charts = sorted({a.chart for a in apps.values()})
     for chart_name in used_charts:
         try:
-            repo.charts[chart_name] = load_chart(root, chart_name)
+            repo.charts[chart_name] = load_chart(root, chart_name, digests)
         except UserErrors as exc:
             errors += exc.errors
         except UserError as exc:
@@ -432,7 +445,7 @@ def load_repo(root: Path) -> Repo:
     return repo
 
 
-def load_chart(root: Path, name: str) -> Chart:
+def load_chart(root: Path, name: str, digests: Digests | None = None) -> Chart:
     cdir = root / "charts" / name
     rel_dir = f"charts/{name}"
     if not (cdir / "chart.yaml").exists():
@@ -443,18 +456,20 @@ def load_chart(root: Path, name: str) -> Chart:
         )
         raise unknown_name("chart", name, known)
     errors: list[UserError] = []
-    meta = _load_mapping(root, f"{rel_dir}/chart.yaml", errors)
+    meta = _load_mapping(root, f"{rel_dir}/chart.yaml", errors, digests)
     if meta:
         errors += schemacheck.check_builtin(meta[0], "chart", path=f"{rel_dir}/chart.yaml", lines=meta[1])
         if not errors:
             _check_name(meta[0], name, f"{rel_dir}/chart.yaml", meta[1], errors)
     defaults: tuple[dict[str, Any], LineMap] | None = ({}, {})
     if (cdir / "values.yaml").exists():
-        defaults = _load_mapping(root, f"{rel_dir}/values.yaml", errors)
+        defaults = _load_mapping(root, f"{rel_dir}/values.yaml", errors, digests)
     schema = None
     schema_rel = f"{rel_dir}/values.schema.json"
     if (cdir / "values.schema.json").exists():
         text = read_text(cdir / "values.schema.json", schema_rel)
+        if digests is not None:
+            digests[schema_rel] = hashlib.sha256(text.encode()).hexdigest()
         try:
             schema = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -7,13 +7,15 @@ first; nothing is written unless every one succeeds, and each file is replaced a
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
 import stat
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,20 +26,64 @@ import yaml
 from betcycle.errors import UserError, UserErrors
 from betcycle.model import limits, safepaths, schemacheck, values, yamlemit
 from betcycle.model.findings import json_path
-from betcycle.model.repo import Chart, Environment, Repo, sub_lines
+from betcycle.model.repo import SETTINGS_FILE, Chart, Environment, Repo, sub_lines
 from betcycle.model.resources import Resource
 from betcycle.model.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
-from betcycle.model.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines
-from betcycle.render import argocd, platform, sandbox, transaction
+from betcycle.model.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines, read_text
+from betcycle.render import argocd, parallel, platform, sandbox, transaction
+from betcycle.render.cache import PairOutput, RenderCache, code_fingerprint
+from betcycle.render.shard import Shard, Split
 
 
-@dataclass
 class RenderResult:
-    #: repository-relative path -> file content
-    files: dict[str, str] = field(default_factory=dict)
-    resources: list[Resource] = field(default_factory=list)
-    #: folders this render owns completely: any other generated file inside is stale
-    owned_dirs: list[str] = field(default_factory=list)
+    """What a render produced: file texts by path, the folders it owns, and the resources (built on demand).
+
+    Pairs that came from the cache or a worker process carry their file texts only; their resources are
+    parsed from those texts the first time `resources` is read (the render command never reads them).
+    """
+
+    def __init__(self) -> None:
+        #: repository-relative path -> file content
+        self.files: dict[str, str] = {}
+        #: folders this render owns completely: any other generated file inside is stale
+        self.owned_dirs: list[str] = []
+        #: folders inside owned ones that another shard renders (`--shard`): not this run's to judge
+        self.foreign_dirs: list[str] = []
+        #: every (environment, app) rendered, in order
+        self.pairs: list[PairOutput] = []
+        self._segments: list[PairOutput | list[Resource]] = []
+        self.scans: dict[tuple[str, str], safepaths.Scan] = {}
+        self._resources: list[Resource] | None = []
+
+    def add_pair(self, output: PairOutput) -> None:
+        self.files.update(output.files)
+        self.pairs.append(output)
+        self._segments.append(output)
+        self._resources = None
+
+    def add_resources(self, resources: list[Resource]) -> None:
+        self._segments.append(resources)
+        self._resources = None
+
+    @property
+    def resources(self) -> list[Resource]:
+        if self._resources is None:
+            built: list[Resource] = []
+            for seg in self._segments:
+                built += _pair_resources(seg) if isinstance(seg, PairOutput) else seg
+            self._resources = built
+        return self._resources
+
+
+def _pair_resources(output: PairOutput) -> list[Resource]:
+    docs = output.docs
+    if docs is None:  # from the cache or a worker: parse our own output again (the exact fast path)
+        docs = [load_all_with_lines(output.files[o], o, generated=True)[0][0] for o, _, _ in output.resources]
+        output.docs = docs
+    return [
+        Resource(doc, env=output.env, app=output.app, source=source, origins=output.origins, output=out)
+        for doc, (out, source, _) in zip(docs, output.resources, strict=True)
+    ]
 
 
 @dataclass
@@ -192,10 +238,47 @@ def _b64enc(value: Any) -> str:
     return base64.b64encode(str(value).encode()).decode()
 
 
+class _SnapshotLoader(jinja2.BaseLoader):
+    """A chart's templates folder, read whole at the start of each render (`refresh`) and only then: what
+    is compiled is exactly the text the render cache keys on (`digest`), even if a file changes mid-run.
+    A compiled template is reused while its file's text stays the same."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        self.sources: dict[str, tuple[str, str]] = {}  # name -> (text, filename)
+        self._read = False
+
+    def refresh(self) -> None:
+        current: dict[str, tuple[str, str]] = {}
+        if self.templates_dir.is_dir():
+            for p in sorted(self.templates_dir.rglob("*")):
+                if p.is_file():
+                    current[p.relative_to(self.templates_dir).as_posix()] = (read_text(p, str(p)), str(p))
+        self.sources, self._read = current, True
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        if not self._read:
+            self.refresh()
+        name = "/".join(jinja2.loaders.split_template_path(template))  # refuses `..`
+        if name not in self.sources:
+            raise jinja2.TemplateNotFound(template)
+        text, filename = self.sources[name]
+        return text, filename, lambda: self.sources.get(name, ("",))[0] == text
+
+    def digest(self) -> str:
+        """SHA-256 over every file of the folder as last read (names and text)."""
+        if not self._read:
+            self.refresh()
+        h = hashlib.sha256()
+        for name, (text, _) in sorted(self.sources.items()):
+            h.update(name.encode() + b"\0" + hashlib.sha256(text.encode()).digest())
+        return h.hexdigest()
+
+
 @cache
 def _jinja_env(templates_dir: Path) -> jinja2.Environment:
     env = sandbox.BoundedEnvironment(  # Jinja's sandbox, with bounded loops, calls, sizes and time
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=_SnapshotLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -333,8 +416,8 @@ def _container_env(app_name: str, vals: dict[str, Any], tag: str) -> list[dict[s
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, str], list[Resource]]:
-    """One (environment, app): manifest files keyed by path, and the parsed resources."""
+def render_app(repo: Repo, env: Environment, app_name: str) -> PairOutput:
+    """One (environment, app): its manifest files keyed by path, and its resources (parsed)."""
     app = repo.apps[app_name]
     chart = repo.charts[app.chart]
     vals, origins, sources = merged_values(repo, env, app_name)
@@ -443,7 +526,14 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> tuple[dict[str, s
             resources.append(res)
     if errors:
         raise UserErrors(errors)
-    return files, resources
+    return PairOutput(
+        env.name,
+        app_name,
+        files,
+        [(r.output or "", r.source or "", r.kind) for r in resources],
+        origin_map,
+        docs=[r.doc for r in resources],
+    )
 
 
 def _duplicate_key(
@@ -476,41 +566,153 @@ def _duplicate_key(
 
 
 def render(
-    repo: Repo, env_names: list[str] | None = None, app_names: list[str] | None = None
+    repo: Repo,
+    env_names: list[str] | None = None,
+    app_names: list[str] | None = None,
+    *,
+    jobs: int = 1,
+    cache: RenderCache | None = None,
+    shard: Shard | None = None,
 ) -> RenderResult:
     """Render the selected environments (all by default), narrowed to `app_names` if given.
 
-    `app_names=[]` renders only the Argo CD objects of the environments.
+    `app_names=[]` renders only the Argo CD objects of the environments. `jobs` > 1 renders the pairs in
+    that many processes; `cache` skips pairs whose inputs are unchanged; `shard` takes one share of the
+    work (see shard.py). None of them changes a byte of the output.
     """
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)
     _check_inputs(repo, envs, app_names)
-    result = RenderResult()
-    errors: list[UserError] = []
+    split = Split(repo, shard)
+    for chart_name in sorted({repo.apps[a].chart for e in envs for a in repo.env_apps.get(e.name, {})}):
+        _loader(repo, repo.charts[chart_name]).refresh()  # this render's templates: read once, now
+    keys = _Keys(repo) if cache is not None and cache.enabled else None
+    plan: list[tuple[Environment, list[str], list[str]]] = []
+    outputs: dict[tuple[str, str], PairOutput] = {}
+    todo: list[tuple[str, str]] = []
+    pair_keys: dict[tuple[str, str], str] = {}
     for env in envs:
         deployed = sorted(repo.env_apps.get(env.name, {}))
-        selected = [a for a in deployed if app_names is None or a in app_names]
-        for app_name in selected:
-            try:
-                files, resources = render_app(repo, env, app_name)
-            except UserErrors as exc:
-                errors += exc.errors
+        selected = [a for a in deployed if (app_names is None or a in app_names) and split.owns(env.name, a)]
+        plan.append((env, deployed, selected))
+        for app in selected:
+            if keys is not None and cache is not None:
+                key = keys.pair(env, app)
+                hit = cache.get(key)
+                if hit is not None and hit.env == env.name and hit.app == app:
+                    outputs[(env.name, app)] = hit
+                    continue
+                pair_keys[(env.name, app)] = key
+            todo.append((env.name, app))
+    failed: dict[tuple[str, str], list[UserError]] = {}
+    if todo:
+        _compile_templates(repo, {repo.apps[a].chart for _, a in todo})  # once, before any fork
+    done = parallel.map_ordered(
+        _render_unit, todo, state=repo, jobs=jobs, rebuild=functools.partial(_worker_repo, repo.root)
+    )
+    for pair, got in zip(todo, done, strict=True):
+        if isinstance(got, PairOutput):
+            outputs[pair] = got
+            if cache is not None and pair in pair_keys:
+                cache.put(pair_keys[pair], got)
+        else:
+            failed[pair] = got.errors if isinstance(got, UserErrors) else [got]
+    if cache is not None:
+        cache.prune()
+
+    result = RenderResult()
+    errors: list[UserError] = []
+    for env, deployed, selected in plan:
+        for app in selected:
+            if (env.name, app) in failed:
+                errors += failed[(env.name, app)]
                 continue
-            result.files.update(files)
-            result.resources += resources
-            result.owned_dirs.append(f"{env.manifests_dir}/{app_name}")
+            result.add_pair(outputs[(env.name, app)])
+            result.owned_dirs.append(f"{env.manifests_dir}/{app}")
+        if not split.owns(env.name):
+            continue  # its Argo CD objects and leftover folders are another shard's
         if app_names is not None:
             # apps named but not deployed here: their old output (if any) is stale
             result.owned_dirs += [f"{env.manifests_dir}/{a}" for a in app_names if a not in deployed]
         else:
             result.owned_dirs.append(env.manifests_dir)
-        autoscaled = _autoscaled(repo, env, deployed, result)
+            result.foreign_dirs += [
+                f"{env.manifests_dir}/{a}" for a in deployed if not split.owns(env.name, a)
+            ]
+        env_outputs = {a: outputs[(env.name, a)] for a in selected if (env.name, a) in outputs}
+        autoscaled = _autoscaled(repo, env, deployed, env_outputs)
         errors += _render_argocd(repo, env, autoscaled, result)
         result.owned_dirs.append(f"{env.manifests_dir}/{argocd.ARGOCD_DIR}")
     if errors:
         raise UserErrors(errors)
     result.owned_dirs = sorted(set(result.owned_dirs))
     return result
+
+
+def _render_unit(repo: Repo, pair: tuple[str, str]) -> PairOutput:
+    """One pair, in this process or a worker (a worker sends back texts only: parsing is cheaper than
+    pickling the objects)."""
+    output = render_app(repo, repo.envs[pair[0]], pair[1])
+    if parallel.in_worker():
+        output.docs = None
+    return output
+
+
+def _worker_repo(root: Path) -> Repo:  # pragma: no cover - only where workers can't fork
+    from betcycle.model.repo import load_repo
+
+    limits.scope(limits.for_repository(root)).__enter__()  # for the worker's whole life
+    return load_repo(root)
+
+
+def _loader(repo: Repo, chart: Chart) -> _SnapshotLoader:
+    loader = _jinja_env(repo.root / chart.dir / "templates").loader
+    assert isinstance(loader, _SnapshotLoader)
+    return loader
+
+
+def _compile_templates(repo: Repo, charts: set[str]) -> None:
+    for name in sorted(charts):
+        chart = repo.charts[name]
+        templates_dir = repo.root / chart.dir / "templates"
+        jenv = _jinja_env(templates_dir)
+        for rel in chart.templates:
+            with contextlib.suppress(jinja2.TemplateError):  # reported with its line when rendered
+                jenv.get_template((repo.root / rel).relative_to(templates_dir).as_posix())
+
+
+class _Keys:
+    """Cache keys: one digest of everything a pair's render reads (see cache.py)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.base = _digest(code_fingerprint(), repo.digests.get(SETTINGS_FILE, "-"))
+        self._charts: dict[str, str] = {}
+
+    def _chart(self, name: str) -> str:
+        if name not in self._charts:
+            chart = self.repo.charts[name]
+            loader = _loader(self.repo, chart)
+            files = [f"{chart.dir}/chart.yaml", chart.values_file, chart.schema_file]
+            self._charts[name] = _digest(
+                chart.dir, *(self.repo.digests.get(f, "-") for f in files), loader.digest()
+            )
+        return self._charts[name]
+
+    def pair(self, env: Environment, app: str) -> str:
+        ea = self.repo.env_apps[env.name][app]
+        spec = self.repo.apps[app]
+        return _digest(
+            self.base,
+            env.name,
+            app,
+            *(self.repo.digests.get(f, "-") for f in (env.file, spec.file, ea.file)),
+            self._chart(spec.chart),
+        )
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _check_inputs(repo: Repo, envs: list[Environment], app_names: list[str] | None) -> None:
@@ -543,6 +745,7 @@ def _render_argocd(
 ) -> list[UserError]:
     """Add the Argo CD objects of `env` to `result`, each in its own file headed by its own inputs only."""
     errors: list[UserError] = []
+    made: list[Resource] = []
     owners: dict[str, argocd.ArgoObject] = {}
     generated = [(argocd.TEMPLATE, obj) for obj in argocd.objects(repo, env, autoscaled)]
     try:  # environments/<env>/platform.yaml (optional): upstream Helm charts, one Application each
@@ -571,18 +774,21 @@ def _render_argocd(
             )
             continue
         owners[out] = obj
-        res = Resource(obj.doc, env=env.name, app=None, source=env.file, line=1, output=out)
+        made.append(Resource(obj.doc, env=env.name, app=None, source=env.file, line=1, output=out))
         result.files[out] = _header(template, list(obj.sources)) + dump(obj.doc)
-        result.resources.append(res)
+    result.add_resources(made)
     return errors
 
 
-def _autoscaled(repo: Repo, env: Environment, deployed: list[str], result: RenderResult) -> frozenset[str]:
+def _autoscaled(
+    repo: Repo, env: Environment, deployed: list[str], outputs: dict[str, PairOutput]
+) -> frozenset[str]:
     """Apps of `env` whose chart renders an HPA (from this render, or from merged values when narrowed)."""
-    found = {r.app for r in result.resources if r.env == env.name and r.kind == "HorizontalPodAutoscaler"}
-    rendered = {r.app for r in result.resources if r.env == env.name}
+    found = {
+        a for a, out in outputs.items() if any(k == "HorizontalPodAutoscaler" for _, _, k in out.resources)
+    }
     for app in deployed:
-        if app not in rendered:  # narrowed with --app: decide from the values without rendering
+        if app not in outputs:  # narrowed with --app, or another shard's: decide from the values
             try:
                 vals, _, _ = merged_values(repo, env, app)
             except UserErrors:
@@ -590,7 +796,7 @@ def _autoscaled(repo: Repo, env: Environment, deployed: list[str], result: Rende
             auto = vals.get("autoscaling")
             if isinstance(auto, dict) and auto.get("enabled") is True:
                 found.add(app)
-    return frozenset(a for a in found if a)
+    return frozenset(found)
 
 
 def _owned(path: str, owned_dirs: list[str]) -> bool:
@@ -641,25 +847,45 @@ def compare(root: Path, result: RenderResult) -> list[FileChange]:
             changes.append(FileChange(rel, "missing"))
         elif current != text:
             changes.append(FileChange(rel, "stale"))
-    for d in result.owned_dirs:
+    for d in _outermost(result.owned_dirs):
         try:
-            generated = safepaths.scan_owned(root, d, HEADER_MARK).generated
+            generated = _scan(root, result, d).generated
         except UserError as exc:
             errors.append(exc)
             continue
         for rel in generated:
-            if rel not in result.files and _owned(rel, result.owned_dirs):
+            if rel in result.files or _owned(rel, result.foreign_dirs):
+                continue
+            if _owned(rel, result.owned_dirs):
                 changes.append(FileChange(rel, "extra"))
     _raise_all(errors)
     return sorted({(c.path, c.state): c for c in changes}.values(), key=lambda c: c.path)
 
 
+def _outermost(dirs: list[str]) -> list[str]:
+    """The folders not inside another one of `dirs` (a folder is scanned once, with everything below)."""
+    out: list[str] = []
+    for d in sorted(set(dirs)):
+        if not out or not d.startswith(out[-1] + "/"):
+            out.append(d)
+    return out
+
+
+def _scan(root: Path, result: RenderResult, rel_dir: str) -> safepaths.Scan:
+    """The owned folder's files, scanned once per result: `write` changes only generated files, so what
+    `hand_written` reports afterwards is the same."""
+    key = (str(root), rel_dir)
+    if key not in result.scans:
+        result.scans[key] = safepaths.scan_owned(root, rel_dir, HEADER_MARK)
+    return result.scans[key]
+
+
 def hand_written(root: Path, result: RenderResult) -> list[str]:
     """Files in the rendered folders that betcycle did not generate (kept as they are, never deleted)."""
     kept: list[str] = []
-    for d in result.owned_dirs:
-        kept += safepaths.scan_owned(root, d, HEADER_MARK).other
-    return sorted(set(kept))
+    for d in _outermost(result.owned_dirs):
+        kept += _scan(root, result, d).other
+    return sorted({k for k in kept if not _owned(k, result.foreign_dirs)})
 
 
 @dataclass

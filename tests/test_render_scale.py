@@ -1,0 +1,262 @@
+"""render at scale: a process pool (--jobs), the incremental cache and --shard never change the output."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from betcycle.errors import UserError, UserErrors
+from betcycle.model.repo import load_repo
+from betcycle.model.yamlio import DuplicateKeyError
+from betcycle.render import engine as render
+from betcycle.render import parallel
+from betcycle.render.cache import RenderCache
+from betcycle.render.shard import Shard
+
+APPS = [f"svc{i:02d}" for i in range(8)]  # x 3 environments: more pairs than parallel.MIN_ITEMS
+
+
+@pytest.fixture
+def many(example: Path) -> Path:
+    """The fixture repository with eight more copies of its app, rendered (consistent)."""
+    app = (example / "apps/hello/app.yaml").read_text()
+    for i, name in enumerate(APPS):
+        (example / f"apps/{name}").mkdir()
+        (example / f"apps/{name}/app.yaml").write_text(app.replace("name: hello", f"name: {name}"))
+        for env_app in sorted(example.glob("environments/*/apps/hello.yaml")):
+            text = env_app.read_text()
+            env_app.with_name(f"{name}.yaml").write_text(text + f"env:\n  INDEX: '{i}'\n")
+    render.write(example, render.render(load_repo(example)))
+    return example
+
+
+def manifests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.glob("environments/*/manifests/**/*"))
+        if p.is_file()
+    }
+
+
+def betcycle(root: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """A real process: the pool forks it (never the test process, which may hold threads)."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["BETCYCLE_CACHE_DIR"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-m", "betcycle", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+def test_the_pool_writes_the_same_bytes_as_one_process(many: Path, tmp_path: Path) -> None:
+    expected = manifests(many)
+    for jobs in ("2", "1", "3"):
+        for path in many.glob("environments/*/manifests"):
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+        proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
+        assert proc.returncode == 0, proc.stderr
+        assert manifests(many) == expected, f"--jobs {jobs}"
+
+
+def test_errors_come_in_the_same_order_whatever_the_jobs(many: Path) -> None:
+    for name in ("svc01", "svc06"):  # two broken apps, in different chunks of the pool
+        p = many / f"environments/prod/apps/{name}.yaml"
+        p.write_text(p.read_text() + "replicas: many\n")
+    runs = [betcycle(many, "render", "--jobs", j, "--no-cache") for j in ("1", "2")]
+    assert [r.returncode for r in runs] == [2, 2]
+    assert runs[0].stderr == runs[1].stderr
+    assert runs[0].stderr.index("svc01") < runs[0].stderr.index("svc06")
+    assert "Traceback" not in runs[1].stderr
+
+
+def test_a_cached_render_is_the_render(many: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    cold = RenderCache(cache_dir)
+    first = render.render(load_repo(many), cache=cold)
+    assert (cold.hits, cold.misses) == (0, 3 * (len(APPS) + 1))
+    warm = RenderCache(cache_dir)
+    second = render.render(load_repo(many), cache=warm)
+    assert (warm.hits, warm.misses) == (3 * (len(APPS) + 1), 0)
+    assert second.files == first.files
+    # resources of cached pairs are parsed from the cached text on demand: the same objects
+    assert [(r.env, r.app, r.source, r.output, r.doc) for r in second.resources] == [
+        (r.env, r.app, r.source, r.output, r.doc) for r in first.resources
+    ]
+    assert render.compare(many, second) == []
+
+
+def _entries(cache_dir: Path) -> list[Path]:
+    return sorted(cache_dir.rglob("*.json"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],  # truncated
+        lambda b: b[:-10] + bytes([b[-10] ^ 1]) + b[-9:],  # one bit flipped: the checksum doesn't match
+        lambda b: b"",  # empty
+        lambda b: b"\xff\xfe not json",
+        lambda b: b.split(b"\n", 1)[0] + b"\n{}",  # a checksum line and nothing it matches
+    ],
+)
+def test_a_damaged_entry_is_rebuilt_never_trusted(many: Path, tmp_path: Path, damage) -> None:
+    cache_dir = tmp_path / "cache"
+    expected = render.render(load_repo(many), cache=RenderCache(cache_dir)).files
+    for entry in _entries(cache_dir):
+        entry.write_bytes(damage(entry.read_bytes()))
+    cache = RenderCache(cache_dir)
+    assert render.render(load_repo(many), cache=cache).files == expected
+    assert cache.hits == 0 and cache.rebuilt == len(_entries(cache_dir))
+    again = RenderCache(cache_dir)  # rewritten: the next run uses them
+    assert render.render(load_repo(many), cache=again).files == expected
+    assert again.hits == len(_entries(cache_dir))
+
+
+def test_an_entry_under_another_key_is_not_used(many: Path, tmp_path: Path) -> None:
+    """An intact entry copied over another pair's (a well-formed but wrong entry) is refused."""
+    cache_dir = tmp_path / "cache"
+    expected = render.render(load_repo(many), cache=RenderCache(cache_dir)).files
+    entries = _entries(cache_dir)
+    contents = [e.read_bytes() for e in entries]
+    for entry, data in zip(entries, contents[1:] + contents[:1], strict=True):
+        entry.write_bytes(data)  # each holds its neighbour's intact entry
+    cache = RenderCache(cache_dir)
+    assert render.render(load_repo(many), cache=cache).files == expected
+    assert cache.hits == 0
+
+
+def test_deleting_the_cache_or_no_cache_changes_nothing(many: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    assert betcycle(many, "render", cache=cache_dir).returncode == 0
+    expected = manifests(many)
+    subprocess.run(["rm", "-rf", str(cache_dir)], check=True)
+    proc = betcycle(many, "render", "--check", cache=cache_dir)
+    assert proc.returncode == 0 and proc.stdout.startswith("render is up to date"), proc.stdout
+    other = tmp_path / "unused-cache"
+    proc = betcycle(many, "render", "--no-cache", cache=other)
+    assert proc.returncode == 0, proc.stderr
+    assert not other.exists(), "--no-cache writes no entries"
+    assert manifests(many) == expected
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("change", "rerendered"),
+    [
+        # one app in one environment: only that pair
+        (lambda r: _edit(r / "environments/prod/apps/svc03.yaml", "INDEX: '3'", "INDEX: 'x'"), 1),
+        # a comment moves the values' lines (findings name them): that pair again, output unchanged
+        (lambda r: _edit(r / "apps/svc04/app.yaml", "name: svc04", "# moved\nname: svc04"), 3),
+        # an environment: its pairs
+        (lambda r: _edit(r / "environments/dev/environment.yaml", "\n", "\n# touched\n"), len(APPS) + 1),
+        # a chart template, the repository settings: everything
+        (
+            lambda r: (r / "charts/service/templates/configmap.yaml.j2").write_text(
+                (r / "charts/service/templates/configmap.yaml.j2").read_text() + "\n"
+            ),
+            3 * (len(APPS) + 1),
+        ),
+        (lambda r: _edit(r / "betcycle.yaml", "\n", "\n# touched\n"), 3 * (len(APPS) + 1)),
+        # a new template file in the chart folder counts even if nothing includes it yet
+        (lambda r: (r / "charts/service/templates/_unused.j2").write_text("{# soon #}\n"), 27),
+    ],
+)
+def test_the_key_covers_every_input(many: Path, tmp_path: Path, change, rerendered: int) -> None:
+    cache_dir = tmp_path / "cache"
+    render.render(load_repo(many), cache=RenderCache(cache_dir))
+    change(many)
+    cache = RenderCache(cache_dir)
+    result = render.render(load_repo(many), cache=cache)
+    assert cache.misses == rerendered
+    assert result.files == render.render(load_repo(many)).files  # what an uncached render gives
+
+
+def test_shards_together_are_one_render(many: Path) -> None:
+    repo = load_repo(many)
+    whole = render.render(repo)
+    parts = [render.render(repo, shard=Shard(i, 3)) for i in (1, 2, 3)]
+    seen: dict[str, str] = {}
+    for part in parts:
+        assert not set(part.files) & set(seen), "each file is rendered by one shard"
+        seen.update(part.files)
+    assert seen == whole.files
+    assert all(render.compare(many, part) == [] for part in parts)
+
+
+def test_each_stale_or_extra_file_is_reported_by_exactly_one_shard(many: Path) -> None:
+    _edit(many / "environments/staging/apps/svc05.yaml", "INDEX: '5'", "INDEX: 'five'")
+    (many / "environments/prod/apps/svc02.yaml").unlink()  # its manifests are left over
+    stray = many / "environments/dev/manifests/svc07/configmap-stray.yaml"
+    stray.write_text("# Generated by betcycle render - do not edit\napiVersion: v1\nkind: ConfigMap\n")
+    (many / "environments/dev/manifests/svc01/notes.yaml").write_text("hand: written\n")
+    repo = load_repo(many)
+    whole = render.compare(many, render.render(repo))
+    found = []
+    warned = []
+    for i in (1, 2, 3):
+        part = render.render(repo, shard=Shard(i, 3))
+        found += render.compare(many, part)
+        warned += render.hand_written(many, part)
+    assert sorted((c.path, c.state) for c in found) == sorted((c.path, c.state) for c in whole)
+    assert {c.state for c in whole} == {"stale", "extra"}
+    assert warned == ["environments/dev/manifests/svc01/notes.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "first_line"),
+    [
+        (["--shard", "4/3"], "error: --shard '4/3' is not I/N with 1 <= I <= N"),
+        (["--shard", "one"], "error: --shard 'one' is not I/N with 1 <= I <= N"),
+        (["--jobs", "many"], "error: --jobs 'many' is not a number"),
+        (["--jobs", "-1"], "error: --jobs -1 is negative"),
+    ],
+)
+def test_bad_scale_options_are_usage_errors(example: Path, cli, args: list[str], first_line: str) -> None:
+    code, _, err = cli("--root", example, "render", *args)
+    assert code == 2
+    assert err.splitlines()[0] == first_line
+
+
+def test_jobs_auto_is_the_cpus_this_process_may_use() -> None:
+    assert parallel.parse_jobs("auto") == parallel.default_jobs() == parallel.parse_jobs("0") >= 1
+    assert parallel.parse_jobs("3") == 3
+
+
+def test_user_errors_survive_the_trip_back_from_a_worker() -> None:
+    errors = UserErrors(
+        [
+            UserError("bad value", path="a.yaml", line=3, hint="fix it"),
+            DuplicateKeyError("replicas", 2, path="t.yaml.j2", line=5),
+        ]
+    )
+    back = pickle.loads(pickle.dumps(errors))
+    assert str(back) == str(errors)
+    assert isinstance(back.errors[1], DuplicateKeyError) and back.errors[1].first_line == 2
+
+
+def test_map_ordered_keeps_order_and_errors_in_place() -> None:
+    got = parallel.map_ordered(_square_or_fail, list(range(40)), state=10, jobs=1)
+    assert [g if isinstance(g, int) else str(g) for g in got] == [
+        "7 is unlucky" if i == 7 else i * i + 10 for i in range(40)
+    ]
+
+
+def _square_or_fail(offset: int, i: int) -> int:
+    if i == 7:
+        raise UserError(f"{i} is unlucky")
+    return i * i + offset
