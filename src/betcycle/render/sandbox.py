@@ -42,6 +42,8 @@ class TemplateLimitError(jinja2.TemplateRuntimeError):
 
 
 def _size(value: Any) -> int:
+    if type(value) is str:  # the usual case, ahead of the isinstance chain
+        return len(value)
     return len(value) if isinstance(value, str | bytes | list | tuple | dict) else 0
 
 
@@ -85,12 +87,19 @@ class Budget:
         if isinstance(env, BoundedEnvironment):
             env.wrap_filters()
         token = _current.set(self)
+        cap = self.limits.outputBytes
         try:
             chunks: list[str] = []
-            for chunk in template.generate(context):
-                self.output += len(chunk)
-                self.check_size(self.output, "output")
-                chunks.append(chunk)
+            append = chunks.append
+            output = self.output
+            try:
+                for chunk in template.generate(context):
+                    output += len(chunk)
+                    if output > cap:  # each chunk, before the next is built
+                        self.check_size(output, "output")
+                    append(chunk)
+            finally:
+                self.output = output
             self.check_time()
             return "".join(chunks)
         finally:
@@ -109,15 +118,22 @@ def _budget() -> Budget:
 
 def _count(iterable: Iterable[Any]) -> Iterator[Any]:
     """A loop's iterable, one step per iteration."""
-    budget = _budget()
+    step = _budget().step
     for item in iterable:
-        budget.step()
+        step()
         yield item
 
 
 def _sized(value: Any) -> Any:
-    _budget().check_size(_size(value))
+    if _size(value) > _cap():
+        _budget().check_size(_size(value))
     return value
+
+
+def _cap() -> int:
+    """The render's `outputBytes` (what a value may reach)."""
+    budget = _current.get()
+    return budget.limits.outputBytes if budget is not None else limits.current().outputBytes
 
 
 class _Bound(NodeTransformer):
@@ -142,7 +158,8 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.filters[_LOOP_FILTER] = _count
         self.filters[_SIZED_FILTER] = _sized
-        self._wrapped: set[str] = {_LOOP_FILTER, _SIZED_FILTER}
+        #: the filters as last checked: every value is a checking wrapper (or one of the two above)
+        self._checked: dict[str, Callable[..., Any]] = {_LOOP_FILTER: _count, _SIZED_FILTER: _sized}
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         self.wrap_filters()  # before Jinja compiles (and may constant-fold) any filter call
@@ -151,11 +168,14 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
         return bounded
 
     def wrap_filters(self) -> None:
-        """Check the arguments and results of every filter (including ones added after construction)."""
+        """Check the arguments and results of every filter, including ones added or replaced after
+        construction (one dict comparison when nothing changed: this runs before every template)."""
+        if self.filters == self._checked:
+            return
         for name, func in list(self.filters.items()):
-            if name not in self._wrapped:
+            if self._checked.get(name) is not func:
                 self.filters[name] = _checked_filter(name, func)
-                self._wrapped.add(name)
+        self._checked = dict(self.filters)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """`"…".format(…)`: Jinja's safe formatter, after refusing widths past the size limit."""
@@ -218,15 +238,20 @@ def _check_widths(
 
 
 def _checked_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    # the filtered value comes first (after the context or environment for pass_* filters)
+    at = 1 if hasattr(func, "jinja_pass_arg") else 0
+    sized_args = name not in _VALUE_FILTERS
+    is_format = name == "format"
+    what = f"filter {name}"
+
     def checked(*args: Any, **kwargs: Any) -> Any:
-        budget = _budget()
-        if name not in _VALUE_FILTERS:
-            # the filtered value comes first (after the context or environment for pass_* filters)
-            at = 1 if hasattr(func, "jinja_pass_arg") else 0
-            fmt = args[at] if name == "format" and len(args) > at and isinstance(args[at], str) else None
-            _check_widths(budget, f"filter {name}", tuple(args[at + 1 :]), kwargs, fmt)
+        # the common `value | f` call has no arguments to check: only the result's size
+        if sized_args and (kwargs or len(args) > at + 1 or is_format):
+            fmt = args[at] if is_format and len(args) > at and isinstance(args[at], str) else None
+            _check_widths(_budget(), what, tuple(args[at + 1 :]), kwargs, fmt)
         result = func(*args, **kwargs)
-        budget.check_size(_size(result))
+        if _size(result) > _cap():
+            _budget().check_size(_size(result))
         return result
 
     # keep pass_context / pass_environment / pass_eval_context markers so Jinja passes the same arguments
