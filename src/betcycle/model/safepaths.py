@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,20 +107,110 @@ def symlink_error(root: Path, link: Path) -> UserError:
 
 def output_path(root: Path, rel: str, inside: str) -> Path:
     """`root/rel`, proven to lie inside `root/inside` with no symbolic link on the way: the only way a
-    path the render writes or deletes is made."""
-    parts = rel.split("/")
-    if (
-        not rel.startswith(inside + "/")
-        or any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts)
-        or os.path.isabs(rel)
-    ):
-        raise UserError(f"refusing to write outside {inside}/", path=rel)  # pragma: no cover - a bug guard
-    check_no_links(root, rel)
-    path = root / rel
-    base = (root / inside).resolve()
-    if not path.resolve().is_relative_to(base):  # pragma: no cover - the checks above make this impossible
-        raise UserError(f"resolves outside {inside}/", path=rel)
-    return path
+    path the render writes or deletes is made. For many paths use one `OutputPaths` (each folder checked
+    once)."""
+    return OutputPaths(root)(rel, inside)
+
+
+def output_paths(
+    root: Path, rels: Iterable[str], inside_of: Callable[[str], str]
+) -> tuple[dict[str, Path], list[UserError]]:
+    """`output_path` for each of `rels` (inside `inside_of(rel)`), each distinct folder checked once: the
+    paths that passed, and the refusals of the others."""
+    check = OutputPaths(root)
+    paths: dict[str, Path] = {}
+    errors: list[UserError] = []
+    for rel in rels:
+        try:
+            paths[rel] = check(rel, inside_of(rel))
+        except UserError as exc:
+            errors.append(exc)
+    return paths, errors
+
+
+#: what `OutputPaths` knows of a folder: a real folder, or not there (so nothing below it is either)
+_DIR, _MISSING = "dir", "missing"
+
+
+class OutputPaths:
+    """`output_path` for many paths under one root, with each folder on the way checked once (one `lstat`
+    and, for a folder holding files, one `realpath`), then one `lstat` per file. The verdicts are kept for
+    the life of the object: make one per pass over the files (a compare, a prepare), not one per run, so a
+    folder replaced by a link since is seen by the next pass."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root = os.fspath(root)
+        self._real_root = os.path.realpath(self._root)
+        self._folders: dict[str, str] = {}  # rel folder -> _DIR or _MISSING, every folder on the way
+        self._inside: dict[str, str] = {}  # rel folder -> `inside` it was proven to resolve within
+        self._bases: dict[str, str] = {}  # inside -> its real path
+
+    def __call__(self, rel: str, inside: str) -> Path:
+        """`root/rel`, inside `root/inside`, no component a symbolic link (else a UserError)."""
+        folder, _, name = rel.rpartition("/")
+        if self._inside.get(folder) != inside:
+            # the shape of rel once per folder: every path through here shares the folder's (checked) parts
+            parts = rel.split("/")
+            if (
+                not rel.startswith(inside + "/")
+                or any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts)
+                or os.path.isabs(rel)
+            ):
+                raise UserError(f"refusing to write outside {inside}/", path=rel)
+            self._check_folder(folder, inside)
+        elif name in ("", ".", "..") or "\\" in name or "\0" in name:
+            raise UserError(f"refusing to write outside {inside}/", path=rel)
+        path = f"{self._root}/{rel}"
+        if self._folders[folder] is _DIR:  # else the file can't be there either
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                pass
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise symlink_error(self.root, Path(path))
+        return Path(path)
+
+    def _check_folder(self, folder: str, inside: str) -> None:
+        """Every folder from the root down to `folder` is a real folder (or missing, with all below it)."""
+        at = 0
+        state = _DIR
+        while state is _DIR:
+            at = folder.find("/", at + 1)
+            prefix = folder if at < 0 else folder[:at]
+            known = self._folders.get(prefix)
+            if known is None:
+                known = self._folders[prefix] = self._lstat_folder(prefix)
+            state = known
+            if at < 0:
+                break
+        if state is _MISSING:  # mark the rest missing too (nothing can be below a missing folder)
+            while at >= 0:
+                at = folder.find("/", at + 1)
+                self._folders[folder if at < 0 else folder[:at]] = _MISSING
+        # the bug guard, once per folder: with no link and no `..` on the way this can't fail
+        base = self._bases.get(inside) or self._bases.setdefault(
+            inside, os.path.realpath(f"{self._root}/{inside}")
+        )
+        real = os.path.realpath(f"{self._root}/{folder}")
+        if not (real == base or real.startswith(base + "/")):  # impossible, see above (tests fake it)
+            raise UserError(f"resolves outside {inside}/", path=folder)
+        self._inside[folder] = inside
+
+    def _lstat_folder(self, rel: str) -> str:
+        path = f"{self._root}/{rel}"
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return _MISSING
+        if stat.S_ISLNK(st.st_mode):
+            raise symlink_error(self.root, Path(path))
+        if not stat.S_ISDIR(st.st_mode):
+            raise UserError(
+                "is a file where the render needs a folder", path=rel, hint="move it out of manifests/"
+            )
+        return _DIR
 
 
 @dataclass
@@ -133,24 +224,24 @@ class Scan:
 def scan_owned(root: Path, rel_dir: str, header: str) -> Scan:
     """Walk `rel_dir` without following links; a link or a special file anywhere in it is an error."""
     check_no_links(root, rel_dir)
-    base = root / rel_dir
     out = Scan([], [])
-    if not base.is_dir():
+    if not (root / rel_dir).is_dir():
         return out
-    stack = [base]
+    top = os.fspath(root)
+    start = Path(rel_dir).as_posix()  # relative folders as strings from here on: no pathlib per entry
+    stack = ["" if start == "." else f"{start}/"]
     while stack:
         folder = stack.pop()
-        with os.scandir(folder) as entries:
+        with os.scandir(f"{top}/{folder}") as entries:
             for entry in entries:
-                p = Path(entry.path)
+                rel = f"{folder}{entry.name}"
                 if entry.is_symlink():
-                    raise symlink_error(root, p)
+                    raise symlink_error(root, Path(entry.path))
                 if entry.name.startswith("."):
                     continue  # editors' and our own temporary files, .gitkeep
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(p)
+                    stack.append(f"{rel}/")
                     continue
-                rel = p.relative_to(root).as_posix()
                 if not entry.is_file(follow_symlinks=False):
                     raise UserError(
                         "is not a regular file (a FIFO, socket or device); betcycle render refuses it",
@@ -158,7 +249,7 @@ def scan_owned(root: Path, rel_dir: str, header: str) -> Scan:
                         hint="remove it from the manifests folder",
                     )
                 try:
-                    with open(p, encoding="utf-8") as fh:
+                    with open(entry.path, encoding="utf-8") as fh:
                         first = fh.readline()
                 except (OSError, UnicodeDecodeError):
                     first = ""
