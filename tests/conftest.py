@@ -168,3 +168,23 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> st
     with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
         response.read()
     return moto_server
+
+
+MANY_APPS = [f"svc{i:02d}" for i in range(8)]  # x 3 environments: more pairs than render.parallel.MIN_ITEMS
+
+
+@pytest.fixture
+def many(example: Path) -> Path:
+    """The fixture repository with eight more copies of its app (each a little different), rendered."""
+    from betcycle.model.repo import load_repo
+    from betcycle.render import engine as render
+
+    app = (example / "apps/hello/app.yaml").read_text()
+    for i, name in enumerate(MANY_APPS):
+        (example / f"apps/{name}").mkdir()
+        (example / f"apps/{name}/app.yaml").write_text(app.replace("name: hello", f"name: {name}"))
+        for env_app in sorted(example.glob("environments/*/apps/hello.yaml")):
+            text = env_app.read_text()
+            env_app.with_name(f"{name}.yaml").write_text(text + f"env:\n  INDEX: '{i}'\n")
+    render.write(example, render.render(load_repo(example)))
+    return example

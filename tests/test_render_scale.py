@@ -18,22 +18,7 @@ from betcycle.render import engine as render
 from betcycle.render import parallel
 from betcycle.render.cache import RenderCache
 from betcycle.render.shard import Shard
-
-APPS = [f"svc{i:02d}" for i in range(8)]  # x 3 environments: more pairs than parallel.MIN_ITEMS
-
-
-@pytest.fixture
-def many(example: Path) -> Path:
-    """The fixture repository with eight more copies of its app, rendered (consistent)."""
-    app = (example / "apps/hello/app.yaml").read_text()
-    for i, name in enumerate(APPS):
-        (example / f"apps/{name}").mkdir()
-        (example / f"apps/{name}/app.yaml").write_text(app.replace("name: hello", f"name: {name}"))
-        for env_app in sorted(example.glob("environments/*/apps/hello.yaml")):
-            text = env_app.read_text()
-            env_app.with_name(f"{name}.yaml").write_text(text + f"env:\n  INDEX: '{i}'\n")
-    render.write(example, render.render(load_repo(example)))
-    return example
+from tests.conftest import MANY_APPS as APPS
 
 
 def manifests(root: Path) -> dict[str, str]:

@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a YAML list of such objects (KIND/[NAMESPACE/]NAME strings or kind/namespace/name mappings)",
     )
+    scale_options(p, "validate")
 
     p = sub.add_parser(
         "diff", help="semantic diff of what each cluster will receive, against a base revision"
@@ -182,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--commit", action="store_true", help="commit the change (on --branch if given)")
         p.add_argument("--branch", help="create this branch for the commit")
         p.add_argument("--pr-body", type=Path, help="write a pull-request description (markdown) here")
+
+    p = sub.add_parser("findings", help="work with validation reports")
+    fsub = p.add_subparsers(dest="findings_command", required=True, parser_class=_Parser)
+    fm = fsub.add_parser(
+        "merge", help="merge the JSON reports of `validate --shard I/N`; exit 1 on any error finding"
+    )
+    fm.add_argument("files", nargs="+", type=Path, metavar="REPORT.json")
+    fm.add_argument("--format", choices=FORMATS, default="text")
+    fm.add_argument("--output", "-o", type=Path, help="write the merged report to this file")
 
     p = sub.add_parser("policy", help="the policy catalogue")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
@@ -319,6 +329,8 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             external=args.external,
             external_files=args.external_file,
             cwd=Path.cwd(),
+            jobs=args.jobs,
+            shard=args.shard,
         )
         return _to_output(args.output, lambda o: validate_cmd.run(root, args.paths, out=o, **kwargs))
     if args.command == "diff":
@@ -393,6 +405,13 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             )
         return cost_cmd.run_orphans(
             aws, root, older_than=args.older_than, fmt=args.format, delete=args.delete, yes=args.yes, out=out
+        )
+    if args.command == "findings":
+        from betcycle.commands import findings_cmd
+
+        return _to_output(
+            args.output,
+            lambda o: findings_cmd.merge(root, args.files, fmt=args.format, out=o, cwd=Path.cwd()),
         )
     if args.command == "audit":
         from betcycle.commands import audit_cmd

@@ -24,7 +24,7 @@ class Options:
     @classmethod
     def parse(cls, jobs: str | int, cache: bool, shard: str | None) -> Options:
         return cls(
-            jobs if isinstance(jobs, int) else parallel.parse_jobs(jobs),
+            parallel.parse_jobs(jobs),
             cache,
             Shard.parse(shard) if shard else None,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,6 +16,8 @@ from betcycle.model.repo import Environment, Repo, close_matches, did_you_mean, 
 from betcycle.model.resources import LazyOrigins, Resource
 from betcycle.model.schemas import supported_versions
 from betcycle.model.yamlio import load_with_lines, read_text
+from betcycle.render import parallel
+from betcycle.render.shard import Shard, Split
 from betcycle.validate import crosscheck, manifests
 from betcycle.validate.crd import CrdSchemaStore, SchemaDir, default_cache_dir
 from betcycle.validate.crd_vendor import REFRESH_HINT, vendored_dir
@@ -136,6 +139,8 @@ def run(
     checks: str | None = None,
     external: list[str] | None = None,
     external_files: list[Path] | None = None,
+    jobs: str | int = 1,
+    shard: str | None = None,
 ) -> int:
     """Validate; `checks` chooses stages (`schema,crossref,policy`), `external`/`external_files` declare
     objects that exist outside the files (`KIND/[NAMESPACE/]NAME`)."""
@@ -162,6 +167,10 @@ def run(
     if paths:
         if envs or apps:
             raise UserError("--env/--app select rendered environments; they cannot be combined with PATHs")
+        if shard:
+            raise UserError(
+                "--shard splits a repository's environments and apps; it cannot be combined with PATHs"
+            )
         tf_paths = [p for p in paths if _is_terraform(p)]
         paths = [p for p in paths if not _is_terraform(p)]
         if tf_paths and "policy" in stages:
@@ -182,41 +191,30 @@ def run(
         repo = load_repo(root)
         selected = repo.select_envs(envs or None)
         repo.check_apps(apps or None)
-        for env in selected:
-            versions[env.name] = env.kubernetes_version
-            if not (repo.root / env.manifests_dir).is_dir():
-                findings.append(
-                    Finding(
-                        severity="error",
-                        rule="render/missing",
-                        message="environment has no rendered manifests",
-                        hint="run `nox -s render` and commit environments/*/manifests",
-                        env=env.name,
-                        source=env.manifests_dir,
-                    )
-                )
-                continue
-            env_resources = manifests.load_env_manifests(repo.root, env.name, env.manifests_dir)
-            # values provenance, so findings can name the values line that set an offending value
-            origins = {
-                app: LazyOrigins(functools.partial(_origins, repo, env, app))
-                for app in repo.env_apps[env.name]
-            }
-            for res in env_resources:
-                res.origins = origins.get(res.app or "", {})
-            if "crossref" in stages:
-                findings += crosscheck.check_environment(
-                    env_resources, env.data.get("external"), declared=declared
-                )
-            if apps:
-                env_resources = [r for r in env_resources if r.app in apps]
-                findings = [f for f in findings if f.env != env.name or f.app in apps]
-            resources += env_resources
-        policy_root = repo.root
-        if "policy" in stages and not apps and (repo.root / TERRAFORM_DIR).is_dir():
+        split = Split(repo, Shard.parse(shard) if shard else None)
+        policies = _policies(repo.root, "policy" in stages)
+        job = _EnvJob(repo, stages, declared, apps, strict, crds, policies, today, split)
+        done = parallel.map_ordered(
+            _validate_env, [e.name for e in selected], state=job, jobs=parallel.parse_jobs(jobs), min_items=2
+        )
+        report = SchemaReport()
+        checked = 0
+        for got in done:
+            if isinstance(got, UserError | UserErrors):
+                raise got
+            findings += got.findings
+            checked += got.checked
+            report.checked += got.schema.checked
+            report.skipped += got.schema.skipped
+            for kind, n in got.schema.skipped_kinds.items():
+                report.skipped_kinds[kind] = report.skipped_kinds.get(kind, 0) + n
+        if "policy" in stages and not apps and (repo.root / TERRAFORM_DIR).is_dir() and split.owns(None):
             terraform = load_tree(repo.root / TERRAFORM_DIR, repo.root)
             if envs:  # --env staging: the root configurations of that name (and the modules they call)
                 terraform = [r for r in terraform if r.root in envs]
+        if policies is not None and split.owns(None):  # Terraform, and waivers that expired: once
+            findings += policies.evaluate([], today=today, terraform=terraform or ())
+        return _write(fmt, findings, out, checked, stages, report, policies, terraform, shard)
     report = (
         validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
     )
@@ -224,15 +222,31 @@ def run(
     policies = _policies(policy_root, "policy" in stages)
     if policies is not None:
         findings += policies.evaluate(resources, today=today, terraform=terraform or ())
+    return _write(fmt, findings, out, len(resources), stages, report, policies, terraform, None)
+
+
+def _write(
+    fmt: str,
+    findings: list[Finding],
+    out: TextIO,
+    checked: int,
+    stages: set[str],
+    report: SchemaReport,
+    policies: Any,
+    terraform: list[TfResource] | None,
+    shard: str | None,
+) -> int:
     extra: dict[str, Any] = {}
     if terraform is not None:  # the JSON summary counts the Terraform resources read
         extra["terraform"] = sum(1 for r in terraform if r.type != ROOT_TYPE)
+    if shard:  # `betcycle findings merge` checks that every shard's report is there, once
+        extra["shard"] = str(Shard.parse(shard))
     findings = sort_findings(findings)
     formats.write(
         fmt,
         findings,
         out,
-        checked=len(resources),
+        checked=checked,
         checks=",".join(c for c in CHECKS if c in stages),
         skipped=report.skipped,
         skipped_kinds=", ".join(f"{k} ({n})" for k, n in sorted(report.skipped_kinds.items())),
@@ -240,3 +254,66 @@ def run(
         **extra,
     )
     return 1 if has_errors(findings) else 0
+
+
+@dataclass
+class _EnvJob:
+    """What validating one environment needs (shared with the worker processes)."""
+
+    repo: Repo
+    stages: set[str]
+    declared: list[Any]
+    apps: list[str]
+    strict: bool
+    crds: CrdSchemaStore
+    policies: Any
+    today: datetime.date | None
+    split: Split
+
+
+@dataclass
+class _EnvResult:
+    findings: list[Finding]
+    checked: int
+    schema: SchemaReport
+
+
+def _validate_env(job: _EnvJob, env_name: str) -> _EnvResult:
+    """One environment: its manifests read, cross-checked, schema-checked and held to the policies.
+
+    With a shard, the whole environment is read (cross-resource checks and `requires` rules look at all
+    of it) but only the shard's own pairs are checked and reported.
+    """
+    repo, env, apps = job.repo, job.repo.envs[env_name], job.apps
+    if not (repo.root / env.manifests_dir).is_dir():
+        missing = Finding(
+            severity="error",
+            rule="render/missing",
+            message="environment has no rendered manifests",
+            hint="run `nox -s render` and commit environments/*/manifests",
+            env=env.name,
+            source=env.manifests_dir,
+        )
+        return _EnvResult([missing] if job.split.owns(env.name) else [], 0, SchemaReport())
+    everything = manifests.load_env_manifests(repo.root, env.name, env.manifests_dir)
+    # values provenance, so findings can name the values line that set an offending value
+    origins = {
+        app: LazyOrigins(functools.partial(_origins, repo, env, app)) for app in repo.env_apps[env.name]
+    }
+    for res in everything:
+        res.origins = origins.get(res.app or "", {})
+    findings: list[Finding] = []
+    if "crossref" in job.stages:
+        findings += crosscheck.check_environment(everything, env.data.get("external"), declared=job.declared)
+    mine = [r for r in everything if (not apps or r.app in apps) and job.split.owns(env.name, r.app)]
+    findings = [f for f in findings if (not apps or f.app in apps) and job.split.owns(f.env, f.app)]
+    versions: dict[str | None, str] = {None: env.kubernetes_version, env.name: env.kubernetes_version}
+    report = (
+        validate_schemas(mine, versions, job.crds, strict=job.strict)
+        if "schema" in job.stages
+        else SchemaReport()
+    )
+    findings += report.findings
+    if job.policies is not None:
+        findings += job.policies.evaluate(mine, today=job.today, context=everything, expired=False)
+    return _EnvResult(findings, len(mine), report)

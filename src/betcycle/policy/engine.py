@@ -196,9 +196,13 @@ class PolicySet:
 
     # --- evaluation ------------------------------------------------------------------------------------
 
-    def check(self, resources: Sequence[Resource]) -> Iterator[tuple[Policy, Resource, Finding]]:
-        """Raw findings (no waivers applied), each with the policy and resource that produced it."""
-        index = _Index(resources)
+    def check(
+        self, resources: Sequence[Resource], context: Sequence[Resource] | None = None
+    ) -> Iterator[tuple[Policy, Resource, Finding]]:
+        """Raw findings (no waivers applied), each with the policy and resource that produced it;
+        `requires` rules look in `context` (default: `resources`), so a part can be checked against the
+        whole environment."""
+        index = _Index(resources if context is None else context)
         for res in resources:
             for policy in self.for_kind(res.kind):
                 if _applies(policy, res):
@@ -221,26 +225,28 @@ class PolicySet:
         *,
         today: dt.date | None = None,
         terraform: Sequence[TfResource] = (),
+        context: Sequence[Resource] | None = None,
+        expired: bool = True,
     ) -> list[Finding]:
         """Findings for `resources` and Terraform `terraform` records (sorted), waived ones downgraded to
-        info, plus expired waivers."""
+        info, plus expired waivers (`expired=False`: a caller checking in parts reports them once)."""
         today = today or dt.date.today()
         active = [w for w in self.waivers if w.expires >= today]
         out: list[Finding] = []
-        for policy, res, finding in self.check(resources):
+        for policy, res, finding in self.check(resources, context):
             waiver = next((w for w in active if _waives(w, policy, res)), None)
             out.append(finding if waiver is None else self._waived(finding, waiver))
         for policy, rec, finding in self.check_terraform(terraform):
             waiver = next((w for w in active if _waives_terraform(w, policy, rec)), None)
             out.append(finding if waiver is None else self._waived(finding, waiver))
-        for w in self.waivers:
+        for w in self.waivers if expired else ():
             if w.expires < today:
-                expired = w.expires.isoformat()
+                on = w.expires.isoformat()
                 out.append(
                     Finding(
                         severity="error",
                         rule=WAIVER_EXPIRED_RULE,
-                        message=f"waiver for {w.policy} ({w.scope_text()}) expired on {expired}",
+                        message=f"waiver for {w.policy} ({w.scope_text()}) expired on {on}",
                         hint="fix the findings and delete the waiver, or renew it with a new expires date "
                         "and an updated reason",
                         source=w.source,

@@ -40,8 +40,10 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def parse_jobs(value: str) -> int:
+def parse_jobs(value: str | int) -> int:
     """`--jobs N` (N >= 1), or 0/`auto` for one per CPU."""
+    if isinstance(value, int):
+        value = str(value)
     if value.strip().lower() == "auto":
         return default_jobs()
     try:
