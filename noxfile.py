@@ -230,7 +230,7 @@ def dev(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: render, validate and diff time and memory of a generated monorepo vs kubectl kustomize."""
+    """Benchmarks: render, validate and diff time and memory on a generated monorepo, vs kustomize."""
     install(session)
     session.run("python", "benchmarks/bench.py", *session.posargs)
 

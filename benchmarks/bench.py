@@ -205,6 +205,7 @@ def best(runs: list[procmon.Measured]) -> procmon.Measured:
         seconds=fastest.seconds,
         peak_rss=max(m.peak_rss for m in runs),
         maxrss=max(m.maxrss for m in runs),
+        cpu=fastest.cpu,
         returncode=fastest.returncode,
         stdout=fastest.stdout,
         stderr=fastest.stderr,
@@ -266,6 +267,7 @@ def _step(measured: procmon.Measured, what: str, runs: int, resources: int | Non
         "seconds": round(measured.seconds, 4),
         "peak_rss_mib": round(measured.peak_rss / MIB, 1),
         "maxrss_mib": round(measured.maxrss / MIB, 1),
+        "cpu_seconds": round(measured.cpu, 3),
         "processes": measured.processes,
         "resources": resources,
         "resources_per_second": round(resources / measured.seconds) if resources else None,
@@ -336,7 +338,7 @@ def bench_size(apps: int, args: argparse.Namespace, tmp: Path, runner: Runner) -
     summary = _summary(runs[0], "validate of the dumped tree")
     steps["validate_dumped"] = _step(
         best(runs),
-        "validate --no-cache PATH: the app resources dumped by PyYAML, bench-<env> namespaces, no Argo CD objects",
+        "validate --no-cache DIR: app resources re-dumped by PyYAML, bench-<env> namespaces, no Argo CD objects",
         repeat,
         summary.get("checked", dumped_count),
     )
@@ -366,6 +368,7 @@ def bench_size(apps: int, args: argparse.Namespace, tmp: Path, runner: Runner) -
             "seconds": round(fastest.seconds, 4),
             "peak_rss_mib": round(max(r.peak_rss for r in kruns) / MIB, 1),
             "maxrss_mib": round(max(r.maxrss for r in kruns) / MIB, 1),
+            "cpu_seconds": round(fastest.cpu, 3),
             "builds": fastest.builds,
             "workers": workers,
             "resources": fastest.resources,
@@ -386,6 +389,7 @@ def _targets(result: dict[str, Any]) -> tuple[dict[str, float | None], list[dict
         "cold_render_plus_validate_seconds": round(render_validate, 4),
         "one_change_render_plus_diff_seconds": round(change, 4),
         "kustomize_over_render_validate": None,
+        "kustomize_cpu_over_render_validate_cpu": None,
         "peak_rss_gib": round(peak, 3),
     }
     targets = []
@@ -397,6 +401,8 @@ def _targets(result: dict[str, Any]) -> tuple[dict[str, float | None], list[dict
     if k:
         ratio = k["seconds"] / render_validate
         ratios["kustomize_over_render_validate"] = round(ratio, 2)
+        cpu = steps["cold_render"]["cpu_seconds"] + steps["validate"]["cpu_seconds"]
+        ratios["kustomize_cpu_over_render_validate_cpu"] = round(k["cpu_seconds"] / cpu, 2) if cpu else None
         target("kustomize_ratio", ">= 20x (aim 50x)", round(ratio, 2), ratio >= 20)
         close = abs(k["resources"] - k["betcycle_resources"]) <= 0.02 * max(k["betcycle_resources"], 1)
         target("kustomize_resources_match", "within 2%", k["resources"], close and not k["failures"])
@@ -449,99 +455,73 @@ def _ok(ok: bool | None) -> str:
 
 def print_size(result: dict[str, Any]) -> None:
     targets = {t["name"]: t for t in result["targets"]}
+    ratios = result["ratios"]
     k = result["kustomize"]
     print(
         f"\n{result['apps']} apps x {len(result['environments'])} environments ({result['pairs']} pairs): "
         f"{result['resources']:,} rendered resources ({result['app_resources']:,} without Argo CD objects)"
     )
-    header = (
-        f"{'step':<34} | {'seconds':>8} | {'peak RSS MiB':>12} | {'main MiB':>8} | {'resources/s':>11} | "
-    )
-    print(header + f"{'target':<22} | ok?")
-    print("-" * (len(header) + 28))
+    columns = ("seconds", "CPU s", "peak RSS MiB", "main MiB", "resources/s")
+    widths = [max(len(c), 7) for c in columns]
+    header = f"{'step':<34} | " + " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
+    header += f" | {'target':<22} | ok?"
+    print(header)
+    print("-" * len(header))
 
-    def row(label: str, seconds: float | None, peak: Any, main: Any, rate: Any, target: str, ok: str) -> None:
-        print(
-            f"{label:<34} | {_fmt(seconds, '8.2f'):>8} | {_fmt(peak, '12.0f'):>12} | {_fmt(main, '8.0f'):>8} | "
-            f"{_fmt(rate, '11,'):>11} | {target:<22} | {ok}"
-        )
+    def row(label: str, values: dict[str, Any], target: str = "") -> None:
+        t = targets.get(target)
+        cells = [
+            _fmt(values.get("seconds"), ".2f"),
+            _fmt(values.get("cpu_seconds"), ".2f"),
+            _fmt(values.get("peak_rss_mib"), ".0f"),
+            _fmt(values.get("maxrss_mib"), ".0f"),
+            _fmt(values.get("resources_per_second"), ","),
+        ]
+        goal, ok = (t["target"], _ok(t["ok"])) if t else ("", "")
+        line = " | ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        print(f"{label:<34} | {line} | {goal:<22} | {ok}")
 
     for name, step in result["steps"].items():
-        t = targets.get(TARGET_ROWS.get(name, ""))
-        row(
-            LABELS.get(name, name),
-            step["seconds"],
-            step["peak_rss_mib"],
-            step["maxrss_mib"],
-            step["resources_per_second"],
-            t["target"] if t else "",
-            _ok(t["ok"]) if t else "",
-        )
-    ratios = result["ratios"]
-    t = targets.get("render_validate_1000")
+        row(LABELS.get(name, name), step, TARGET_ROWS.get(name, ""))
     row(
         "   1 + 2: cold render + validate",
-        ratios["cold_render_plus_validate_seconds"],
-        None,
-        None,
-        None,
-        t["target"] if t else "",
-        _ok(t["ok"]) if t else "",
+        {"seconds": ratios["cold_render_plus_validate_seconds"]},
+        "render_validate_1000",
     )
-    t = targets["one_change_render_plus_diff"]
     row(
         "   4 + 5: change render + diff",
-        ratios["one_change_render_plus_diff_seconds"],
-        None,
-        None,
-        None,
-        t["target"],
-        _ok(t["ok"]),
+        {"seconds": ratios["one_change_render_plus_diff_seconds"]},
+        "one_change_render_plus_diff",
     )
-    t = targets.get("peak_memory_1000")
-    peak_row = "   peak memory of steps 1-6"
-    row(
-        peak_row,
-        None,
-        ratios["peak_rss_gib"] * 1024,
-        None,
-        None,
-        t["target"] if t else "",
-        _ok(t["ok"]) if t else "",
-    )
-    if k:
-        t = targets["kustomize_ratio"]
-        row(
-            f"7. kubectl kustomize x{k['builds']}",
-            k["seconds"],
-            k["peak_rss_mib"],
-            k["maxrss_mib"],
-            k["resources_per_second"],
-            "",
-            "",
-        )
-        print(
-            f"   ratio kustomize / (cold render + validate) = {k['seconds']:.2f} / "
-            f"{ratios['cold_render_plus_validate_seconds']:.2f} = {t['value']:.1f}x "
-            f"(target {t['target']}): {_ok(t['ok'])}"
-        )
-        m = targets["kustomize_resources_match"]
-        print(
-            f"   resources: kustomize {k['resources']:,}, betcycle {k['betcycle_resources']:,} "
-            f"(same apps and environments, no Argo CD objects; {k['failures']} failed builds): {_ok(m['ok'])}"
-        )
-        print(f"   kustomize peak RSS: the sum over the {k['workers']} concurrent kubectl processes")
-    else:
+    row("   peak memory of steps 1-6", {"peak_rss_mib": ratios["peak_rss_gib"] * 1024}, "peak_memory_1000")
+    if not k:
         print("7. kubectl kustomize: skipped (--no-kustomize, or kubectl not on PATH)")
+        return
+    row(f"7. kubectl kustomize x{k['builds']}", k, "kustomize_ratio")
+    steps = result["steps"]
+    cpu = steps["cold_render"]["cpu_seconds"] + steps["validate"]["cpu_seconds"]
+    print(
+        f"   ratio kustomize / (cold render + validate): wall {k['seconds']:.2f} / "
+        f"{ratios['cold_render_plus_validate_seconds']:.2f} = {ratios['kustomize_over_render_validate']:.1f}x; "
+        f"CPU {k['cpu_seconds']:.1f} / {cpu:.1f} = {k['cpu_seconds'] / cpu if cpu else 0:.1f}x"
+    )
+    m = targets["kustomize_resources_match"]
+    print(
+        f"   resources: kustomize {k['resources']:,}, betcycle {k['betcycle_resources']:,} "
+        f"(same apps and environments, no Argo CD objects; {k['failures']} failed builds): {_ok(m['ok'])}"
+    )
 
 
 def print_legend(result: dict[str, Any]) -> None:
     repeat = result["steps"]["cold_render"]["runs"]
     print(
-        f"\nseconds: wall time of the whole process (spawn to exit, start-up included), best of {repeat}; "
-        f"peak RSS: the process\nand its workers summed, sampled every {procmon.INTERVAL * 1000:.0f} ms "
-        f"(highest of the runs); main: ru_maxrss from wait4 (the largest single process).\n"
-        "resources/s: resources in the step's input or output / seconds."
+        f"\nseconds: wall time of the whole process, spawn to exit (start-up included), best of {repeat}.\n"
+        "CPU s: user + system seconds of the process and its workers (kustomize: all builds); steadier than\n"
+        "  wall time on a busy machine.\n"
+        f"peak RSS MiB: the process and its workers summed, sampled every {procmon.INTERVAL * 1000:.0f} ms, "
+        "highest of the runs\n  (kustomize: the concurrent kubectl processes). main MiB: ru_maxrss from wait4, "
+        "the largest single process.\n"
+        "resources/s: the step's resources / seconds."
     )
     for name, step in result["steps"].items():
         runs = f" (best of {step['runs']})" if step["runs"] != repeat else ""

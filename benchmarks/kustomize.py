@@ -185,6 +185,7 @@ class KustomizeRun:
     seconds: float
     peak_rss: int
     maxrss: int
+    cpu: float
     builds: int
     workers: int
     resources: int
@@ -199,7 +200,7 @@ def _count_documents(text: str) -> int:
 def run_builds(kubectl: str, layout: Path, overlays: list[Path], workers: int) -> KustomizeRun:
     """`kubectl kustomize` once per overlay, `workers` at a time; the tree under this process is sampled."""
     lock = threading.Lock()
-    totals = {"resources": 0, "maxrss": 0}
+    totals = {"resources": 0, "maxrss": 0, "cpu": 0.0}
     failures: list[str] = []
 
     def build(overlay: Path) -> None:
@@ -208,6 +209,7 @@ def run_builds(kubectl: str, layout: Path, overlays: list[Path], workers: int) -
         )
         with lock:
             totals["maxrss"] = max(totals["maxrss"], measured.maxrss)
+            totals["cpu"] += measured.cpu
             if measured.returncode:
                 failures.append(f"{overlay.relative_to(layout)}: {measured.stderr.strip()[:500]}")
             else:
@@ -221,7 +223,8 @@ def run_builds(kubectl: str, layout: Path, overlays: list[Path], workers: int) -
     return KustomizeRun(
         seconds=seconds,
         peak_rss=sampler.peak,
-        maxrss=totals["maxrss"],
+        maxrss=int(totals["maxrss"]),
+        cpu=totals["cpu"],
         builds=len(overlays),
         workers=workers,
         resources=totals["resources"],

@@ -4,7 +4,8 @@ Peak RSS is sampled: every ~20 ms the tree under a pid is walked (`/proc/<pid>/t
 resident set sizes (`/proc/<pid>/statm`) are summed; the highest sum is the peak. Pages shared between a
 parent and its forked workers count once per process, as in `ps`/`top` (the sum is an upper bound). A process
 that lives less than one interval may be missed. `ru_maxrss` from `os.wait4` is exact, but it is the largest
-single process (the main one or any one child it waited for), never a sum.
+single process (the main one or any one child it waited for), never a sum. CPU seconds (user + system, from
+the same rusage) include the waited-for workers; on a busy machine they move less than wall time.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class Measured:
     stdout: str
     stderr: str
     processes: int = 1
+    cpu: float = 0.0  # user + system seconds of the process and the children it waited for (its workers)
 
 
 def run(
@@ -145,4 +147,5 @@ def run(
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
             processes=max(sampler.peak_processes if sampler else 1, 1),
+            cpu=usage.ru_utime + usage.ru_stime,
         )

@@ -59,6 +59,7 @@ def check_size(size: dict[str, Any], apps: int) -> None:
     for name, step in size["steps"].items():
         assert step["seconds"] > 0, name
         assert step["peak_rss_mib"] >= step["maxrss_mib"] > 0, name
+        assert step["cpu_seconds"] > 0, name
         assert step["runs"] >= 1
     assert size["steps"]["validate"]["resources"] == size["resources"]
     assert size["steps"]["validate_dumped"]["resources"] == size["app_resources"]
@@ -97,6 +98,7 @@ def test_bench_with_kustomize(tmp_path: Path) -> None:
     check_size(size, 2)
     kustomize = size["kustomize"]
     assert kustomize["builds"] == 6  # one per (environment, app)
+    assert kustomize["cpu_seconds"] > 0 and kustomize["peak_rss_mib"] > 0
     assert kustomize["failures"] == 0
     # the generated layout is equivalent: kustomize builds exactly the resources BetCycle rendered
     assert kustomize["resources"] == kustomize["betcycle_resources"] == size["app_resources"]
