@@ -101,18 +101,21 @@ def _scalar(value: Any, not_str: re.Pattern[str], indent: int) -> str:
             return _literal(value, indent)
         if len(value) > 1000:
             return _long_string(value, not_str, indent) + "\n"
-        return _string(value, not_str, key=False) + "\n"
+        return _string(value, not_str, False) + "\n"
     raise Fallback
 
 
 def _map(doc: dict[Any, Any], indent: int, out: list[str], not_str: re.Pattern[str], first: str) -> None:
     pad = " " * indent
     lead = first
+    append = out.append
     for key, value in doc.items():
         if type(key) is not str:
             raise Fallback
-        k = _string(key, not_str, key=True)
-        if isinstance(value, dict) and value:
+        k = _string(key, not_str, True)  # positional: lru_cache keys on kwargs more slowly
+        if type(value) is str and "\n" not in value and len(value) <= 1000:  # most values: `_scalar`, inline
+            append(f"{lead}{k}: {_string(value, not_str, False)}\n")
+        elif isinstance(value, dict) and value:
             out.append(f"{lead}{k}:\n")
             _map(value, indent + 2, out, not_str, " " * (indent + 2))
         elif isinstance(value, list) and value:
@@ -130,7 +133,9 @@ def _map(doc: dict[Any, Any], indent: int, out: list[str], not_str: re.Pattern[s
 def _seq(items: list[Any], indent: int, out: list[str], not_str: re.Pattern[str]) -> None:
     pad = " " * indent
     for item in items:
-        if isinstance(item, dict) and item:
+        if type(item) is str and "\n" not in item and len(item) <= 1000:  # as in `_map`
+            out.append(f"{pad}- {_string(item, not_str, False)}\n")
+        elif isinstance(item, dict) and item:
             _map(item, indent + 2, out, not_str, f"{pad}- ")
         elif isinstance(item, list) and item:
             raise Fallback  # nested sequences: rare in manifests, PyYAML's layout is subtle
