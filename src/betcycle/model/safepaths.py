@@ -208,7 +208,7 @@ class OutputPaths:
             raise symlink_error(self.root, Path(path))
         if not stat.S_ISDIR(st.st_mode):
             raise UserError(
-                "is a file where the render needs a folder", path=rel, hint="move it out of manifests/"
+                "is a file where the render needs a folder", path=rel, hint="move it away"
             )
         return _DIR
 
