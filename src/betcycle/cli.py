@@ -56,7 +56,7 @@ def aws_from_args(args: argparse.Namespace) -> Aws:
     return Aws(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
 
 
-def scale_options(p: argparse.ArgumentParser, verb: str) -> None:
+def scale_options(p: argparse.ArgumentParser, verb: str, *, shard: bool = True) -> None:
     """--jobs, --no-cache and --shard (docs/performance.md)."""
     p.add_argument(
         "--jobs",
@@ -71,6 +71,8 @@ def scale_options(p: argparse.ArgumentParser, verb: str) -> None:
         help=f"{verb} every (environment, app) pair, ignoring the cache ($BETCYCLE_CACHE_DIR, "
         "else ~/.cache/betcycle)",
     )
+    if not shard:
+        return
     p.add_argument(
         "--shard",
         metavar="I/N",
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-chars", type=int, default=60_000, help="markdown size cap (GitHub comments: 65,536)"
     )
+    scale_options(p, "render the head", shard=False)
 
     for verb, help_text in (
         ("set-image", "set an app's image tag in one environment (what CD calls after a push)"),
@@ -345,6 +348,8 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             full=args.full,
             exit_code=args.exit_code,
             max_chars=args.max_chars,
+            jobs=args.jobs,
+            cache=not args.no_cache,
         )
         return _to_output(args.output, lambda o: diff_cmd.run(root, out=o, **kwargs))
     if args.command in ("set-image", "promote", "rollback"):

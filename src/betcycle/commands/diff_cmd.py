@@ -9,6 +9,8 @@ from betcycle.diff import changes
 from betcycle.diff import engine as diff
 from betcycle.diff import formats as diff_formats
 from betcycle.formats.text import use_colour
+from betcycle.render import parallel
+from betcycle.render.cache import RenderCache
 
 
 def run(
@@ -23,8 +25,19 @@ def run(
     exit_code: bool,
     max_chars: int,
     out: TextIO,
+    jobs: str | int = 1,
+    cache: bool = True,
 ) -> int:
-    comparison = changes.compare(root, base=base, head=head, envs=envs or None, apps=apps or None, full=full)
+    comparison = changes.compare(
+        root,
+        base=base,
+        head=head,
+        envs=envs or None,
+        apps=apps or None,
+        full=full,
+        jobs=parallel.parse_jobs(jobs),
+        cache=RenderCache(enabled=cache),
+    )
     report = diff.compute(comparison.base, comparison.head, comparison.envs, comparison.context)
     if fmt == "markdown":
         diff_formats.write_markdown(report, out, max_chars=max_chars)

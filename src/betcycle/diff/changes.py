@@ -20,6 +20,7 @@ from betcycle.model.resources import Resource
 from betcycle.model.yamlio import load_all
 from betcycle.render import argocd, platform
 from betcycle.render import engine as render
+from betcycle.render.cache import RenderCache
 from betcycle.validate import manifests
 
 INPUT_PATHS = ["betcycle.yaml", "apps", "charts", "environments"]
@@ -104,10 +105,12 @@ def base_resources(root: Path, rev: str, scope: Scope, files: list[str]) -> list
     return out
 
 
-def head_resources(repo: Repo, scope: Scope) -> list[Resource]:
+def head_resources(
+    repo: Repo, scope: Scope, *, jobs: int = 1, cache: RenderCache | None = None
+) -> list[Resource]:
     """A fresh in-memory render of the pairs in scope (nothing is written)."""
     if scope.everything:
-        return render.render(repo).resources
+        return render.render(repo, jobs=jobs, cache=cache).resources
     out: list[Resource] = []
     errors: list[UserError] = []
     for env in repo.select_envs(None):
@@ -116,7 +119,7 @@ def head_resources(repo: Repo, scope: Scope) -> list[Resource]:
         if apps == [] and not scope.covers(env.name, ARGO):
             continue
         try:
-            result = render.render(repo, [env.name], apps)
+            result = render.render(repo, [env.name], apps, jobs=jobs, cache=cache)
         except UserErrors as exc:
             errors += exc.errors
             continue
@@ -151,6 +154,8 @@ def compare(
     envs: list[str] | None = None,
     apps: list[str] | None = None,
     full: bool = False,
+    jobs: int = 1,
+    cache: RenderCache | None = None,
 ) -> Comparison:
     """Base manifests (committed, at the merge base by default) against a fresh render of head."""
     base_rev = gitrepo.resolve(root, base) if base else gitrepo.resolve(root, gitrepo.default_base(root))
@@ -201,7 +206,7 @@ def compare(
             if scope.everything
             else _workloads(root, base_rev, [f for f in files if not _covered(scope, f)])
         )
-        head_list = head_resources(head_repo, scope) if head_repo else []
+        head_list = head_resources(head_repo, scope, jobs=jobs, cache=cache) if head_repo else []
     selected = set(envs or []) or (all_envs | base_envs)
     unknown = set(envs or []) - (all_envs | base_envs)
     if unknown:

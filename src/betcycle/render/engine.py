@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -803,9 +804,15 @@ def _owned(path: str, owned_dirs: list[str]) -> bool:
     return any(path.startswith(d + "/") for d in owned_dirs)
 
 
-def _output_path(root: Path, rel: str) -> Path:
-    """`root/rel` for a rendered file: inside its environment's manifests folder, with no link on the way."""
-    return safepaths.output_path(root, rel, "/".join(rel.split("/")[:3]))
+def _output_paths(root: Path) -> Callable[[str], Path]:
+    """`root/rel` for rendered files: inside their environment's manifests folder, no link on the way
+    (each folder checked once per pass: make one per pass over the files)."""
+    check = safepaths.OutputPaths(root)
+
+    def path(rel: str) -> Path:
+        return check(rel, "/".join(rel.split("/")[:3]))
+
+    return path
 
 
 def _current_text(path: Path, rel: str) -> str | None:
@@ -837,9 +844,10 @@ def compare(root: Path, result: RenderResult) -> list[FileChange]:
     """What differs between the render and the files on disk (the --check report)."""
     changes = []
     errors: list[UserError] = []
+    output_path = _output_paths(root)
     for rel, text in sorted(result.files.items()):
         try:
-            current = _current_text(_output_path(root, rel), rel)
+            current = _current_text(output_path(rel), rel)
         except UserError as exc:
             errors.append(exc)
             continue
@@ -900,9 +908,10 @@ def _prepare(root: Path, changes: list[FileChange]) -> list[_Op]:
     any file is touched: a read-only environment folder stops the run before another one is written."""
     ops: list[_Op] = []
     errors: list[UserError] = []
+    output_path = _output_paths(root)
     for change in changes:
         try:
-            path = _output_path(root, change.path)
+            path = output_path(change.path)
             before = transaction.Snapshot.of(path)
         except UserError as exc:
             errors.append(exc)
