@@ -30,6 +30,26 @@ def test_a_filter_replaced_after_a_render_is_checked_too() -> None:
         _budget(outputBytes=100).render(env.from_string("{{ s | upper }}"), {"s": "ab"})
 
 
+class _EqualToAnything:
+    """A callable that claims to equal every object (a dict comparison would take it for the wrapper)."""
+
+    def __call__(self, value: str) -> str:
+        return value * 200
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_a_replacement_that_claims_equality_is_checked_too() -> None:
+    env = _env()
+    assert _budget(outputBytes=100).render(env.from_string("{{ s | lower }}"), {"s": "AB"}) == "ab"
+    env.filters["lower"] = _EqualToAnything()
+    with pytest.raises(sandbox.TemplateLimitError, match="a value of over 100 characters"):
+        _budget(outputBytes=100).render(env.from_string("{{ s | lower }}"), {"s": "ab"})
+
+
 def test_a_filter_added_after_a_render_has_its_widths_checked_before_it_runs() -> None:
     env = _env()
     assert _budget().render(env.from_string("{{ 1 }}"), {}) == "1"

@@ -158,8 +158,10 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.filters[_LOOP_FILTER] = _count
         self.filters[_SIZED_FILTER] = _sized
-        #: the filters as last checked: every value is a checking wrapper (or one of the two above)
+        #: the filters as last checked: every value is a checking wrapper (or one of the two above); holding
+        #: them keeps their ids theirs, so the same ids in the same order mean nothing was added or replaced
         self._checked: dict[str, Callable[..., Any]] = {_LOOP_FILTER: _count, _SIZED_FILTER: _sized}
+        self._checked_ids: tuple[int, ...] = ()
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         self.wrap_filters()  # before Jinja compiles (and may constant-fold) any filter call
@@ -169,13 +171,15 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
     def wrap_filters(self) -> None:
         """Check the arguments and results of every filter, including ones added or replaced after
-        construction (one dict comparison when nothing changed: this runs before every template)."""
-        if self.filters == self._checked:
+        construction (a comparison of ids when nothing changed: this runs before every template; not `==`,
+        which a callable object's __eq__ could answer)."""
+        if tuple(map(id, self.filters.values())) == self._checked_ids:
             return
         for name, func in list(self.filters.items()):
             if self._checked.get(name) is not func:
                 self.filters[name] = _checked_filter(name, func)
         self._checked = dict(self.filters)
+        self._checked_ids = tuple(map(id, self._checked.values()))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """`"…".format(…)`: Jinja's safe formatter, after refusing widths past the size limit."""
