@@ -1,20 +1,23 @@
 """The same apps as a kustomize layout, and `kubectl kustomize` over it: the comparison row of the bench.
 
 From BetCycle's render of a repository (the data both tools start from):
-- `base/<app>/`: the app's resources as rendered for the base environment (dev), without BetCycle's header,
-  plus a kustomization.yaml listing them;
-- `overlays/<env>/<app>/kustomization.yaml`: the environment's namespace, `images` (newTag), `labels` (the
-  labels whose values differ from the base's; those in the Deployment's selector with includeSelectors), a
-  strategic-merge patch of the Deployment with that environment's replicas, container resources and env
-  vars (and topology spread constraints where the environment adds them), the resources only that
-  environment has (e.g. prod's HorizontalPodAutoscaler and PodDisruptionBudget) and `$patch: delete` for
-  base resources it lacks.
+- `base/<app>/`: the app's resources as rendered for the base environment (dev), without BetCycle's header
+  and namespace, plus a kustomization.yaml listing them;
+- `overlays/<env>/<app>/kustomization.yaml`: the environment's namespace, `images` (newTag), `labels` (those
+  whose values differ from the base's; the ones in the Deployment's selector with includeSelectors), and
+  only what differs from the base: a strategic-merge patch of the Deployment (replicas, container resources
+  and env vars, topology spread constraints), a patch per other resource whose data or spec differs
+  (dashboards and alert texts name the environment; a ServiceMonitor's selector, which kustomize's label
+  transformer doesn't know), the resources only that environment has (prod's HorizontalPodAutoscaler and
+  PodDisruptionBudget) and `$patch: delete` for base resources it lacks.
+kustomize's output then equals BetCycle's render resource for resource (tests/test_bench.py compares counts).
 Argo CD builds one Application at a time, so the bench runs one `kubectl kustomize overlays/<env>/<app>` per
 (environment, app) pair, as many at once as there are CPUs.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -56,6 +59,28 @@ def _without_namespace(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "metadata": {k: v for k, v in doc["metadata"].items() if k != "namespace"}}
 
 
+# Selectors kustomize's `labels` with includeSelectors rewrites in built-in kinds (a custom resource's, such
+# as a ServiceMonitor's, it leaves alone: those need a patch).
+SELECTORS = {
+    "Service": ("spec", "selector"),
+    "NetworkPolicy": ("spec", "podSelector", "matchLabels"),
+    "PodDisruptionBudget": ("spec", "selector", "matchLabels"),
+}
+
+
+def _relabelled(doc: dict[str, Any], pairs: dict[str, str]) -> dict[str, Any]:
+    """`doc` as kustomize's label transformer leaves it: the selector labels set in its known selector."""
+    path = SELECTORS.get(doc["kind"])
+    if not path or not pairs:
+        return doc
+    doc = copy.deepcopy(doc)
+    node = doc
+    for key in path:
+        node = node.setdefault(key, {})
+    node.update(pairs)
+    return doc
+
+
 def _field_patch(base: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
     """A patch setting each top-level field (data, spec...) that differs from the base to the env's value.
 
@@ -93,16 +118,11 @@ def _overlay(base: list[dict[str, Any]], docs: list[dict[str, Any]], app: str, d
         if key not in base_keys:  # only this environment has it: a resource of the overlay
             _dump(dest / _file(doc), _without_namespace(doc))
             resources.append(_file(doc))
-    for key, doc in env_keys.items():
-        original = base_keys.get(key)
-        if original is not None and doc["kind"] != "Deployment":
-            patch = _field_patch(original, doc)
-            if patch:
-                patches.append({"patch": yaml.dump(patch, Dumper=Dumper, sort_keys=False)})
     for key in base_keys.keys() - env_keys.keys():
         api, kind, name = key
         delete = {"apiVersion": api, "kind": kind, "metadata": {"name": name}, "$patch": "delete"}
-        patches.append({"patch": yaml.dump(delete, Dumper=Dumper)})
+        _dump(dest / f"delete-{_file(delete)}", delete)
+        patches.append({"path": f"delete-{_file(delete)}"})
     kustomization: dict[str, Any] = {**KUSTOMIZATION, "resources": resources}
     namespaces = {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]}
     if namespaces:
@@ -116,29 +136,39 @@ def _overlay(base: list[dict[str, Any]], docs: list[dict[str, Any]], app: str, d
         if original is None:
             continue
         pod = deploy["spec"]["template"]["spec"]
+        base_pod = original["spec"]["template"]["spec"]
+        base_containers = {c["name"]: c for c in base_pod["containers"]}
         containers = []
         for container in pod["containers"]:
             repository, _, tag = container["image"].rpartition(":")
             if repository and tag:
                 images[repository] = tag
-            containers.append(
-                {"name": container["name"]}
-                | {k: container[k] for k in ("resources", "env") if k in container}
-            )
-        spec: dict[str, Any] = {"template": {"spec": {"containers": containers}}}
-        if "replicas" in deploy["spec"]:
-            spec["replicas"] = deploy["spec"]["replicas"]
-        base_pod = original["spec"]["template"]["spec"]
+            before = base_containers.get(container["name"], {})
+            changed = {k: container[k] for k in ("resources", "env") if container.get(k) != before.get(k)}
+            if changed:
+                containers.append({"name": container["name"], **changed})
+        pod_patch: dict[str, Any] = {"containers": containers} if containers else {}
         if pod.get("topologySpreadConstraints") != base_pod.get("topologySpreadConstraints"):
-            spec["template"]["spec"]["topologySpreadConstraints"] = pod.get("topologySpreadConstraints")
-        patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": spec}
-        _dump(dest / f"patch-{name}.yaml", patch)
-        patches.append({"path": f"patch-{name}.yaml"})
+            pod_patch["topologySpreadConstraints"] = pod.get("topologySpreadConstraints")
+        spec: dict[str, Any] = {"template": {"spec": pod_patch}} if pod_patch else {}
+        if deploy["spec"].get("replicas") != original["spec"].get("replicas"):
+            spec["replicas"] = deploy["spec"].get("replicas")
+        if spec:  # the base environment's own overlay needs none
+            patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": spec}
+            _dump(dest / f"patch-{_file(patch)}", patch)
+            patches.append({"path": f"patch-{_file(patch)}"})
         selector = original["spec"]["selector"].get("matchLabels", {})
         base_labels = original["metadata"].get("labels", {})
         for label, value in deploy["metadata"].get("labels", {}).items():
             if base_labels.get(label) != value:
                 (selector_pairs if label in selector else other_pairs)[label] = value
+    for key, doc in env_keys.items():
+        original = base_keys.get(key)
+        if original is not None and doc["kind"] != "Deployment":
+            patch = _field_patch(_relabelled(original, selector_pairs), doc)
+            if patch:
+                _dump(dest / f"patch-{_file(doc)}", patch)
+                patches.append({"path": f"patch-{_file(doc)}"})
     if images:
         kustomization["images"] = [{"name": r, "newTag": t} for r, t in sorted(images.items())]
     labels = []

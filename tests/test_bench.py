@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "bench.py"
@@ -28,12 +29,17 @@ STEPS = {
 pytestmark = pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="the bench samples Linux /proc")
 
 
-def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bench byte-compiles before timing: into a folder of the tests', shared by them, not the sources'."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+def run_bench(tmp_path: Path, pycache: Path, *args: str) -> dict[str, Any]:
     out = tmp_path / "out.json"
     env = dict(os.environ)
     env["TMPDIR"] = str(tmp_path)  # the bench's temporary repository lands in tmp_path
-    # byte-compiling writes to a cache folder of the test's, not next to the sources
-    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
     proc = subprocess.run(
         [sys.executable, str(BENCH), *args, "--json", str(out)],
         cwd=tmp_path,
@@ -77,8 +83,8 @@ def check_size(size: dict[str, Any], apps: int) -> None:
     assert size["ratios"]["cold_render_plus_validate_seconds"] > 0
 
 
-def test_bench_without_kustomize(tmp_path: Path) -> None:
-    report = run_bench(tmp_path, "--apps", "1,2", "--no-kustomize")
+def test_bench_without_kustomize(tmp_path: Path, pycache: Path) -> None:
+    report = run_bench(tmp_path, pycache, "--apps", "1,2", "--no-kustomize")
     assert {"cpus", "cpu_model", "python", "kubectl"} <= set(report["machine"])
     assert report["machine"]["cpus"] >= 1
     assert [s["apps"] for s in report["sizes"]] == [1, 2]
@@ -92,12 +98,12 @@ def test_bench_without_kustomize(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
-def test_bench_with_kustomize(tmp_path: Path) -> None:
-    report = run_bench(tmp_path, "--apps", "2")
+def test_bench_with_kustomize(tmp_path: Path, pycache: Path) -> None:
+    report = run_bench(tmp_path, pycache, "--apps", "1")
     [size] = report["sizes"]
-    check_size(size, 2)
+    check_size(size, 1)
     kustomize = size["kustomize"]
-    assert kustomize["builds"] == 6  # one per (environment, app)
+    assert kustomize["builds"] == 3  # one per (environment, app)
     assert kustomize["cpu_seconds"] > 0 and kustomize["peak_rss_mib"] > 0
     assert kustomize["failures"] == 0
     # the generated layout is equivalent: kustomize builds exactly the resources BetCycle rendered
@@ -118,3 +124,36 @@ def test_peak_rss_sums_the_process_tree(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert measured.maxrss >= 64 << 20  # wait4's ru_maxrss covers the waited-for child
     assert measured.peak_rss >= measured.maxrss + (4 << 20)  # + the parent's own interpreter
     assert measured.processes == 2
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+def test_kustomize_layout_builds_what_betcycle_renders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench
+    import kustomize
+
+    repo = tmp_path / "repo"
+    envs = bench.generate(repo, 2)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), BETCYCLE_CACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run(
+        [sys.executable, "-m", "betcycle", "render"], cwd=repo, env=env, check=True, capture_output=True
+    )
+    overlays, expected = kustomize.build_layout(repo, tmp_path / "layout", envs)
+    assert len(overlays) == 6
+    assert not list((tmp_path / "layout/overlays/dev/svc000").glob("patch-*"))  # the base environment's
+    built = 0
+    for overlay in overlays:
+        out = subprocess.run(
+            [str(shutil.which("kubectl")), "kustomize", str(overlay)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        theirs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out)}
+        rendered = repo / "environments" / overlay.parent.name / "manifests" / overlay.name
+        ours = {(d["kind"], d["metadata"]["name"]): d for d in kustomize.load_app(rendered)}
+        assert theirs == ours, overlay
+        built += len(theirs)
+    assert built == expected
