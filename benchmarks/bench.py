@@ -347,6 +347,7 @@ def bench_size(apps: int, args: argparse.Namespace, tmp: Path, runner: Runner) -
         summary.get("checked", dumped_count),
     )
     steps["validate_dumped"]["warnings"] = summary.get("warnings", 0)
+    steps["validate_dumped"]["what"] += f" ({summary.get('warnings', 0)} warnings, 0 errors)"
 
     result: dict[str, Any] = {
         "apps": apps,
