@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -149,3 +150,72 @@ def test_shard_is_for_repository_runs(example: Path, cli) -> None:
     code, _, err = cli("--root", example, "validate", "--shard", "1/2", "environments/dev/manifests")
     assert code == 2
     assert "--shard splits a repository's environments and apps" in err
+
+
+def _validate_cache(tmp_path: Path) -> Path:
+    return Path(os.environ["BETCYCLE_CACHE_DIR"]) / "validate"
+
+
+def test_an_unchanged_environment_is_not_validated_again(flawed: Path, cli, tmp_path: Path) -> None:
+    first = cli("--root", flawed, "validate", "--format", "json")
+    assert "Deployment/svc03/svc03" in first[1]
+    entries = sorted(_validate_cache(tmp_path).rglob("*.json"))
+    assert len(entries) == 3, "one entry per environment"
+    before = {e: e.stat().st_mtime_ns for e in entries}
+    assert cli("--root", flawed, "validate", "--format", "json") == first
+    assert cli("--root", flawed, "validate", "--no-cache", "--format", "json") == first
+    # a fix in one environment: only that one is validated again, and the fix shows
+    dep = flawed / "environments/prod/manifests/svc03/deployment-svc03.yaml"
+    dep.write_text(dep.read_text().replace("  bogus: 1\n", "", 1))
+    code, out, _ = cli("--root", flawed, "validate", "--format", "json")
+    assert "Deployment/svc03/svc03" not in out and code == 1
+    assert out == cli("--root", flawed, "validate", "--no-cache", "--format", "json")[1]
+    assert len(sorted(_validate_cache(tmp_path).rglob("*.json"))) == 4
+    assert all(e.exists() for e in before)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a policy, a values file findings point into, the options, the day (waivers expire)
+        lambda r: (r / "policies/FX001.yaml").write_text(
+            (r / "policies/FX001.yaml").read_text().replace("severity: error", "severity: warning")
+        ),
+        lambda r: (r / "environments/staging/apps/svc06.yaml").write_text(
+            "# moved down a line\n" + (r / "environments/staging/apps/svc06.yaml").read_text()
+        ),
+    ],
+)
+def test_what_findings_depend_on_is_in_the_key(flawed: Path, cli, change) -> None:
+    cli("--root", flawed, "validate", "--format", "json")
+    change(flawed)
+    got = cli("--root", flawed, "validate", "--format", "json")
+    assert got == cli("--root", flawed, "validate", "--no-cache", "--format", "json")
+
+
+def test_a_damaged_validate_entry_is_redone(flawed: Path, cli, tmp_path: Path) -> None:
+    first = cli("--root", flawed, "validate")
+    for entry in _validate_cache(tmp_path).rglob("*.json"):
+        entry.write_bytes(entry.read_bytes()[:-5])
+    assert cli("--root", flawed, "validate") == first
+    for entry in _validate_cache(tmp_path).rglob("*.json"):  # intact JSON, checksum fixed, wrong shape
+        body = json.dumps({"key": entry.stem, "data": {"findings": 1}}, separators=(",", ":"))
+        entry.write_text(hashlib.sha256(body.encode()).hexdigest() + "\n" + body)
+    assert cli("--root", flawed, "validate") == first
+
+
+@pytest.mark.parametrize(
+    ("apps", "shards"),
+    [(0, 1), (1, 1), (150, 1), (151, 2), (450, 3), (451, 4), (100_000, 8)],
+)
+def test_the_ci_matrix_grows_with_the_apps_past_the_threshold(apps: int, shards: int) -> None:
+    from betcycle.commands.shards_cmd import plan
+
+    assert plan(apps) == [f"{i}/{shards}" for i in range(1, shards + 1)]
+
+
+def test_shards_prints_the_matrix(many: Path, cli) -> None:
+    code, out, _ = cli("--root", many, "shards", "--format", "json", "--apps-per-shard", "4")
+    assert code == 0 and json.loads(out) == ["1/3", "2/3", "3/3"]  # hello + 8 copies
+    code, _, err = cli("--root", many, "shards", "--max", "0")
+    assert code == 2 and err.startswith("error: --apps-per-shard and --max must be at least 1")

@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--format", choices=FORMATS, default="text")
     fm.add_argument("--output", "-o", type=Path, help="write the merged report to this file")
 
+    p = sub.add_parser("shards", help="the --shard values for a CI matrix, from the number of apps")
+    p.add_argument(
+        "--apps-per-shard", type=int, default=150, metavar="N", help="one shard per N apps (default 150)"
+    )
+    p.add_argument("--max", type=int, default=8, metavar="M", help="at most M shards (default 8)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
     p = sub.add_parser("policy", help="the policy catalogue")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pl = psub.add_parser("list", help="print every policy")
@@ -334,6 +341,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             cwd=Path.cwd(),
             jobs=args.jobs,
             shard=args.shard,
+            cache=not args.no_cache,
         )
         return _to_output(args.output, lambda o: validate_cmd.run(root, args.paths, out=o, **kwargs))
     if args.command == "diff":
@@ -411,6 +419,10 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
         return cost_cmd.run_orphans(
             aws, root, older_than=args.older_than, fmt=args.format, delete=args.delete, yes=args.yes, out=out
         )
+    if args.command == "shards":
+        from betcycle.commands import shards_cmd
+
+        return shards_cmd.run(root, per_shard=args.apps_per_shard, most=args.max, fmt=args.format, out=out)
     if args.command == "findings":
         from betcycle.commands import findings_cmd
 

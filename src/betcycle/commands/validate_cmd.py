@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -12,11 +14,12 @@ from betcycle import formats
 from betcycle.errors import UserError, UserErrors
 from betcycle.iac.records import ROOT_TYPE, TfResource, load_tree
 from betcycle.model.findings import Finding, has_errors, sort_findings
-from betcycle.model.repo import Environment, Repo, close_matches, did_you_mean, load_repo
+from betcycle.model.repo import SETTINGS_FILE, Environment, Repo, close_matches, did_you_mean, load_repo
 from betcycle.model.resources import LazyOrigins, Resource
 from betcycle.model.schemas import supported_versions
 from betcycle.model.yamlio import load_with_lines, read_text
 from betcycle.render import parallel
+from betcycle.render.cache import Store, code_fingerprint, default_dir, hash_tree
 from betcycle.render.shard import Shard, Split
 from betcycle.validate import crosscheck, manifests
 from betcycle.validate.crd import CrdSchemaStore, SchemaDir, default_cache_dir
@@ -141,6 +144,7 @@ def run(
     external_files: list[Path] | None = None,
     jobs: str | int = 1,
     shard: str | None = None,
+    cache: bool = True,
 ) -> int:
     """Validate; `checks` chooses stages (`schema,crossref,policy`), `external`/`external_files` declare
     objects that exist outside the files (`KIND/[NAMESPACE/]NAME`)."""
@@ -193,7 +197,10 @@ def run(
         repo.check_apps(apps or None)
         split = Split(repo, Shard.parse(shard) if shard else None)
         policies = _policies(repo.root, "policy" in stages)
-        job = _EnvJob(repo, stages, declared, apps, strict, crds, policies, today, split)
+        store = Store(default_dir("validate"), enabled=cache)
+        job = _EnvJob(repo, stages, declared, apps, strict, crds, policies, today, split, store)
+        if store.enabled:
+            job.fixed = _fixed_key(job, schema_dirs=[vendored_dir(root), schema_cache or default_cache_dir()])
         done = parallel.map_ordered(
             _validate_env, [e.name for e in selected], state=job, jobs=parallel.parse_jobs(jobs), min_items=2
         )
@@ -214,6 +221,7 @@ def run(
                 terraform = [r for r in terraform if r.root in envs]
         if policies is not None and split.owns(None):  # Terraform, and waivers that expired: once
             findings += policies.evaluate([], today=today, terraform=terraform or ())
+        store.prune()
         return _write(fmt, findings, out, checked, stages, report, policies, terraform, shard)
     report = (
         validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
@@ -269,6 +277,9 @@ class _EnvJob:
     policies: Any
     today: datetime.date | None
     split: Split
+    cache: Store
+    #: digest of everything but the environment's own files (options, policies, schemas, code)
+    fixed: str = ""
 
 
 @dataclass
@@ -277,6 +288,55 @@ class _EnvResult:
     checked: int
     schema: SchemaReport
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "findings": [dataclasses.asdict(f) for f in self.findings],
+            "checked": self.checked,
+            "schema": [self.schema.checked, self.schema.skipped, self.schema.skipped_kinds],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> _EnvResult:
+        checked, skipped, kinds = data["schema"]
+        report = SchemaReport(checked=int(checked), skipped=int(skipped), skipped_kinds=dict(kinds))
+        return cls([Finding(**f) for f in data["findings"]], int(data["checked"]), report)
+
+
+def _fixed_key(job: _EnvJob, *, schema_dirs: list[Path]) -> str:
+    """What every environment's validation depends on besides its own files."""
+    root = job.repo.root
+    parts = [
+        code_fingerprint(),
+        ",".join(sorted(job.stages)),
+        f"strict={job.strict}",
+        "apps=" + ",".join(sorted(job.apps)),
+        f"shard={job.split.shard}",
+        "declared=" + repr(sorted(map(repr, job.declared))),
+        # waivers expire: a run on another day is another run
+        f"today={job.today or datetime.date.today()}",
+        job.repo.digests.get(SETTINGS_FILE, "-"),
+        hash_tree(root, "policies") if (root / "policies").is_dir() else "-",
+        *(hash_tree(d, ".") if d.is_dir() else "-" for d in schema_dirs),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _env_key(job: _EnvJob, env: Environment, texts: list[tuple[str, str | None, str]]) -> str:
+    """The environment's files (its manifests, and the values files findings point into) on top."""
+    repo = job.repo
+    h = hashlib.sha256(f"{job.fixed}\0{env.name}\0".encode())
+    values = {env.file}
+    for app, ea in repo.env_apps[env.name].items():
+        values |= {ea.file, repo.apps[app].file} if app in repo.apps else {ea.file}
+        if app in repo.apps and repo.apps[app].chart in repo.charts:
+            chart = repo.charts[repo.apps[app].chart]
+            values |= {chart.values_file, chart.schema_file}
+    for rel in sorted(values):
+        h.update(f"{rel}\0{repo.digests.get(rel, '-')}\0".encode())
+    for rel, _, text in texts:
+        h.update(rel.encode() + b"\0" + hashlib.sha256(text.encode()).digest())
+    return h.hexdigest()
+
 
 def _validate_env(job: _EnvJob, env_name: str) -> _EnvResult:
     """One environment: its manifests read, cross-checked, schema-checked and held to the policies.
@@ -284,7 +344,7 @@ def _validate_env(job: _EnvJob, env_name: str) -> _EnvResult:
     With a shard, the whole environment is read (cross-resource checks and `requires` rules look at all
     of it) but only the shard's own pairs are checked and reported.
     """
-    repo, env, apps = job.repo, job.repo.envs[env_name], job.apps
+    repo, env = job.repo, job.repo.envs[env_name]
     if not (repo.root / env.manifests_dir).is_dir():
         missing = Finding(
             severity="error",
@@ -295,7 +355,23 @@ def _validate_env(job: _EnvJob, env_name: str) -> _EnvResult:
             source=env.manifests_dir,
         )
         return _EnvResult([missing] if job.split.owns(env.name) else [], 0, SchemaReport())
-    everything = manifests.load_env_manifests(repo.root, env.name, env.manifests_dir)
+    texts = manifests.env_manifest_texts(repo.root, env.manifests_dir)
+    key = _env_key(job, env, texts) if job.cache.enabled else ""
+    if key:
+        cached = job.cache.get_json(key)
+        if cached is not None:
+            try:
+                return _EnvResult.from_json(cached)
+            except (KeyError, TypeError, ValueError):
+                job.cache.rebuilt += 1
+    result = _check_env(job, env, manifests.load_env_manifests(repo.root, env.name, env.manifests_dir, texts))
+    if key:
+        job.cache.put_json(key, result.to_json())
+    return result
+
+
+def _check_env(job: _EnvJob, env: Environment, everything: list[Resource]) -> _EnvResult:
+    repo, apps = job.repo, job.apps
     # values provenance, so findings can name the values line that set an offending value
     origins = {
         app: LazyOrigins(functools.partial(_origins, repo, env, app)) for app in repo.env_apps[env.name]

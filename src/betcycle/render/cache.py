@@ -35,12 +35,13 @@ MAX_ENTRIES = 20_000
 ENV_VAR = "BETCYCLE_CACHE_DIR"
 
 
-def default_dir() -> Path:
+def default_dir(kind: str = "render") -> Path:
+    """The folder of one kind of entries: `render`, `validate`."""
     base = os.environ.get(ENV_VAR)
     if base:
-        return Path(base) / "render"
+        return Path(base) / kind
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "betcycle" / "render"
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "betcycle" / kind
 
 
 @dataclass
@@ -89,7 +90,7 @@ def code_fingerprint() -> str:
     The source is hashed, not only the version: an editable install changes code without a new version.
     """
     h = hashlib.sha256(f"format {FORMAT}\nbetcycle {__version__}\n".encode())
-    for dist in ("jinja2", "pyyaml", "yaml-rs", "markupsafe"):
+    for dist in ("jinja2", "pyyaml", "yaml-rs", "markupsafe", "kubernetes-validate", "jsonschema-rs"):
         try:
             h.update(f"{dist} {metadata.version(dist)}\n".encode())
         except metadata.PackageNotFoundError:
@@ -119,11 +120,11 @@ def hash_tree(root: Path, rel_dir: str) -> str:
     return hash_files(root, rels)
 
 
-class RenderCache:
-    """Entries under one folder; `enabled=False` (`--no-cache`) reads and writes nothing."""
+class Store:
+    """JSON entries under one folder, each with a checksum and its key; `enabled=False` does nothing."""
 
-    def __init__(self, directory: Path | None = None, *, enabled: bool = True) -> None:
-        self.directory = directory if directory is not None else default_dir()
+    def __init__(self, directory: Path, *, enabled: bool = True) -> None:
+        self.directory = directory
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
@@ -133,39 +134,41 @@ class RenderCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> PairOutput | None:
+    def get_json(self, key: str) -> Any | None:
+        """The entry's data, or None (missing, damaged: counted in `rebuilt`, and the caller redoes it)."""
         if not self.enabled:
             return None
         try:
             raw = self._path(key).read_bytes()
-        except OSError:  # not there (or unreadable): render it
+        except OSError:  # not there (or unreadable): do the work
             self.misses += 1
             return None
-        entry = _decode(raw, key)
-        if entry is None:
+        data = _decode(raw, key)
+        if data is None:
             self.rebuilt += 1
             self.misses += 1
             return None
         self.hits += 1
         with contextlib.suppress(OSError):  # pruning goes by last use
             os.utime(self._path(key))
-        return entry
+        return data
 
-    def put(self, key: str, output: PairOutput) -> None:
+    def put_json(self, key: str, data: Any) -> None:
         if not self.enabled:
             return
-        body = json.dumps({"key": key, "output": output.to_json()}, separators=(",", ":"))
-        data = hashlib.sha256(body.encode()).hexdigest() + "\n" + body
+        body = json.dumps({"key": key, "data": data}, separators=(",", ":"))
+        text = hashlib.sha256(body.encode()).hexdigest() + "\n" + body
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write(path, data)
+            atomic_write(path, text)
             self._written += 1
         except OSError:
             pass  # a read-only or full cache folder only costs speed
 
     def prune(self) -> None:
-        """Drop the oldest entries once there are more than MAX_ENTRIES (only after this run added some)."""
+        """Drop the least recently used entries once there are more than MAX_ENTRIES (only after this run
+        added some)."""
         if not self.enabled or not self._written:
             return
         try:
@@ -179,15 +182,37 @@ class RenderCache:
             pass
 
 
-def _decode(raw: bytes, key: str) -> PairOutput | None:
-    """The entry, or None when it is damaged (wrong checksum, not JSON, wrong key or shape)."""
+class RenderCache(Store):
+    """What each (environment, app) rendered to, by the digest of its inputs (`engine._Keys`)."""
+
+    def __init__(self, directory: Path | None = None, *, enabled: bool = True) -> None:
+        super().__init__(directory if directory is not None else default_dir(), enabled=enabled)
+
+    def get(self, key: str) -> PairOutput | None:
+        data = self.get_json(key)
+        if data is None:
+            return None
+        try:
+            return PairOutput.from_json(data)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.hits -= 1
+            self.misses += 1
+            self.rebuilt += 1
+            return None
+
+    def put(self, key: str, output: PairOutput) -> None:
+        self.put_json(key, output.to_json())
+
+
+def _decode(raw: bytes, key: str) -> Any | None:
+    """The entry's data, or None when it is damaged (wrong checksum, not JSON, another key's)."""
     digest, sep, body = raw.partition(b"\n")
     if not sep or hashlib.sha256(body).hexdigest().encode() != digest:
         return None
     try:
-        data = json.loads(body)
-        if data.get("key") != key:
-            return None
-        return PairOutput.from_json(data["output"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        entry = json.loads(body)
+    except ValueError:
         return None
+    if not isinstance(entry, dict) or entry.get("key") != key or "data" not in entry:
+        return None
+    return entry["data"]

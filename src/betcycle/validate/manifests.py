@@ -86,27 +86,42 @@ def files_under(path: Path) -> list[Path]:
     )
 
 
-def load_env_manifests(root: Path, env: str, manifests_dir: str) -> list[Resource]:
-    """Every resource under environments/<env>/manifests, tagged with its environment and app folder."""
-    out: list[Resource] = []
+def env_manifest_texts(root: Path, manifests_dir: str) -> list[tuple[str, str | None, str]]:
+    """(path, app folder, text) of every manifest under environments/<env>/manifests, in a fixed order."""
+    out: list[tuple[str, str | None, str]] = []
     base = os.path.join(root, manifests_dir)
     for folder in sorted(os.listdir(base)) if os.path.isdir(base) else []:
         sub = os.path.join(base, folder)
         if os.path.isfile(sub):  # a file directly in manifests/: no app
             if folder.endswith(_SUFFIXES) and not folder.startswith("."):
                 rel = f"{manifests_dir}/{folder}"
-                out += parse(read_text(Path(sub), rel), rel, env=env)
+                out.append((rel, None, read_text(Path(sub), rel)))
             continue
         app = folder if folder != "argocd" else None
+        prefix = f"{manifests_dir}/{folder}"
         for dirpath, dirnames, filenames in os.walk(sub):
             dirnames.sort()
+            inner = dirpath[len(sub) :].replace(os.sep, "/")
             for name in sorted(filenames):
                 if name.startswith(".") or not name.endswith(_SUFFIXES):
                     continue
-                full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                rel = f"{prefix}{inner}/{name}"
                 # read_text, not open(): a FIFO here would block forever, a huge file would not stop
-                out += parse(read_text(Path(full), rel), rel, env=env, app=app)
+                out.append((rel, app, read_text(Path(dirpath, name), rel)))
+    return out
+
+
+def load_env_manifests(
+    root: Path,
+    env: str,
+    manifests_dir: str,
+    texts: list[tuple[str, str | None, str]] | None = None,
+) -> list[Resource]:
+    """Every resource under environments/<env>/manifests, tagged with its environment and app folder
+    (`texts`: the files as `env_manifest_texts` already read them)."""
+    out: list[Resource] = []
+    for rel, app, text in env_manifest_texts(root, manifests_dir) if texts is None else texts:
+        out += parse(text, rel, env=env, app=app)
     return out
 
 
