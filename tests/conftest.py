@@ -69,6 +69,9 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BETCYCLE_SCHEMA_CACHE", str(tmp_path / "empty-schema-cache"))
     # beside tmp_path, not in it: tests compare tmp_path's tree before and after a failed render
     monkeypatch.setenv("BETCYCLE_CACHE_DIR", str(tmp_path.parent / f"{tmp_path.name}-betcycle-cache"))
+    # in-process runs never fork the test process (it may hold threads, e.g. the moto server's); the pool is
+    # tested in subprocesses with an explicit --jobs
+    monkeypatch.setenv("BETCYCLE_JOBS", "1")
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 

@@ -61,9 +61,9 @@ def scale_options(p: argparse.ArgumentParser, verb: str, *, shard: bool = True) 
     p.add_argument(
         "--jobs",
         "-j",
-        default="auto",
         metavar="N",
-        help=f"{verb} in N processes (default: one per CPU; 1: no pool); the output is the same for any N",
+        help=f"{verb} in N processes (default: $BETCYCLE_JOBS, else one per CPU; 1: no pool); the output "
+        "is the same for any N",
     )
     p.add_argument(
         "--no-cache",
@@ -78,6 +78,11 @@ def scale_options(p: argparse.ArgumentParser, verb: str, *, shard: bool = True) 
         metavar="I/N",
         help=f"{verb} only the I-th of N shares of the (environment, app) pairs (a CI matrix job)",
     )
+
+
+def _jobs(args: argparse.Namespace) -> str:
+    """--jobs, else $BETCYCLE_JOBS, else one per CPU (`auto`)."""
+    return str(args.jobs or os.environ.get("BETCYCLE_JOBS") or "auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,7 +325,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             args.app,
             check=args.check,
             out=out,
-            jobs=args.jobs,
+            jobs=_jobs(args),
             cache=not args.no_cache,
             shard=args.shard,
         )
@@ -339,7 +344,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             external=args.external,
             external_files=args.external_file,
             cwd=Path.cwd(),
-            jobs=args.jobs,
+            jobs=_jobs(args),
             shard=args.shard,
             cache=not args.no_cache,
         )
@@ -356,7 +361,7 @@ def _dispatch(args: argparse.Namespace, root: Path) -> int:
             full=args.full,
             exit_code=args.exit_code,
             max_chars=args.max_chars,
-            jobs=args.jobs,
+            jobs=_jobs(args),
             cache=not args.no_cache,
         )
         return _to_output(args.output, lambda o: diff_cmd.run(root, out=o, **kwargs))
