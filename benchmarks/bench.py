@@ -536,30 +536,47 @@ def print_legend(result: dict[str, Any]) -> None:
 
 
 def print_scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Time ratios between consecutive sizes, wall and CPU (CPU moves less with the machine's other load)."""
     scaling = []
     for small, large in itertools.pairwise(results):
         app_ratio = large["apps"] / small["apps"]
-        times = {
-            name: round(large["steps"][name]["seconds"] / small["steps"][name]["seconds"], 2)
-            for name in large["steps"]
-            if name != "startup" and name in small["steps"] and small["steps"][name]["seconds"]
+        rows: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+            name: (small["steps"][name], step)
+            for name, step in large["steps"].items()
+            if name != "startup" and name in small["steps"]
         }
-        rv = "cold_render_plus_validate_seconds"
-        times["cold_render_plus_validate"] = round(large["ratios"][rv] / small["ratios"][rv], 2)
         if large["kustomize"] and small["kustomize"]:
-            times["kustomize"] = round(large["kustomize"]["seconds"] / small["kustomize"]["seconds"], 2)
+            rows["kustomize"] = (small["kustomize"], large["kustomize"])
+        wall = {n: _ratio(b["seconds"], a["seconds"]) for n, (a, b) in rows.items()}
+        cpu = {n: _ratio(b["cpu_seconds"], a["cpu_seconds"]) for n, (a, b) in rows.items()}
+        a, b = (r["steps"] for r in (small, large))
+        wall["cold_render_plus_validate"] = _ratio(
+            b["cold_render"]["seconds"] + b["validate"]["seconds"],
+            a["cold_render"]["seconds"] + a["validate"]["seconds"],
+        )
+        cpu["cold_render_plus_validate"] = _ratio(
+            b["cold_render"]["cpu_seconds"] + b["validate"]["cpu_seconds"],
+            a["cold_render"]["cpu_seconds"] + a["validate"]["cpu_seconds"],
+        )
         scaling.append(
             {
                 "from": small["apps"],
                 "to": large["apps"],
                 "app_ratio": round(app_ratio, 2),
-                "time_ratio": times,
+                "time_ratio": wall,
+                "cpu_ratio": cpu,
             }
         )
-        print(f"\nscaling {small['apps']:,} -> {large['apps']:,} apps (linear = {app_ratio:.2f}x):")
-        for name, ratio in times.items():
-            print(f"   {LABELS.get(name, name):<34} {ratio:6.2f}x")
+        print(
+            f"\nscaling {small['apps']:,} -> {large['apps']:,} apps (linear = {app_ratio:.2f}x):   wall    CPU"
+        )
+        for name, ratio in wall.items():
+            print(f"   {LABELS.get(name, name):<34} {_fmt(ratio, '6.2f')}x {_fmt(cpu.get(name), '6.2f')}x")
     return scaling
+
+
+def _ratio(large: float, small: float) -> float | None:
+    return round(large / small, 2) if small else None
 
 
 def machine(env: dict[str, str]) -> dict[str, Any]:

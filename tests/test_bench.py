@@ -95,6 +95,7 @@ def test_bench_without_kustomize(tmp_path: Path, pycache: Path) -> None:
     [scaling] = report["scaling"]
     assert (scaling["from"], scaling["to"], scaling["app_ratio"]) == (1, 2, 2.0)
     assert scaling["time_ratio"]["cold_render_plus_validate"] > 0
+    assert set(scaling["cpu_ratio"]) == set(scaling["time_ratio"])
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
