@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         compiled = byte_compile(env)
         print(
             f"{info['cpus']} CPUs ({info['cpu_model'] or 'unknown model'}), Python {info['python']}, "
-            f"kubectl: {info['kubectl'] or 'not on PATH'}"
+            f"kubectl: {info['kubectl'] or 'not on PATH'}; load average {info['loadavg_at_start']}"
         )
         print(f"{compiled} (PYTHONDONTWRITEBYTECODE={'1' if info['pythondontwritebytecode'] else 'unset'})")
         example = tmp / "example"
