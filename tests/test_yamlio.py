@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from betcycle.errors import UserError
@@ -163,3 +164,199 @@ def test_hand_written_files_always_use_yaml_1_1() -> None:
     from betcycle.model import yamlio
 
     assert yamlio.load_all_with_lines("a: on\nb: 0755\n", "x")[0][0] == {"a": True, "b": 493}
+
+
+# --- the fast path for anyone's YAML (`generated=False`): PyYAML's result, or PyYAML itself ---------------
+#
+# `yamlio.fast_load` reads a text with the Rust parser (YAML 1.2) unless a scan finds anything YAML 1.1 might
+# read differently. The set of disagreeing scalars was found by comparing both readers on the corpus below;
+# these tests keep that comparison: for every text, either the fast path fell back (None) or it returned
+# exactly what PyYAML's StrictLoader returns (documents, types and first lines).
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and of the same types all the way down (1 == 1.0 == True would hide a wrong reading)."""
+    import math
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(type(k) is str and _same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _fast_or_fell_back(text: str, *, generated: bool = False) -> bool:
+    """True when the fast path read `text` (and agreed with PyYAML), False when it left it to PyYAML."""
+    from betcycle.model import yamlio
+
+    fast = yamlio.fast_load(text, generated=generated)
+    if fast is None:
+        return False
+    slow = yamlio._load_checked(yamlio.StrictLoader, text, "x")  # raises if PyYAML refuses what it read
+    assert len(fast) == len(slow), (text, fast, slow)
+    for (fast_doc, fast_line), (slow_doc, slow_line) in zip(fast, slow, strict=True):
+        assert fast_line == slow_line, (text, fast, slow)
+        assert _same(fast_doc, slow_doc), (text, fast, slow)
+    assert yamlio.load_all_with_lines(text, "x", generated=generated) == slow
+    return True
+
+
+_SIGNS = ["", "+", "-"]
+#: one word per scalar, as in a YAML file
+_BODIES_TEXT = """0 00 1 01 07 08 10 0755 0o17 0O17 0x1F 0X1F 0xg 0b101 0B101 0x_1F 0x_ _1 1_ 1_000 1__0 1,000 1e3 1E3 1e+3
+1e-3 1.0e3 1.0e+3 1. .5 .5e3 1.5 1.10 1.4.0 1.4.0-rc1 10.0.0.0/8 1:30 190:20:30 1:30.5 01:30 0e0 1e400 .inf .Inf .inF inf
+.nan .NaN .nAn nan Infinity 99999999999999999999 123456789012345678 25% 2024-01-01 2024-1-1 2024-01-01T00:00:00Z
+2024-01-01t00:00:00 2024-13-45 20240101 100m 128Mi 1Gi 1e3Mi 1h 30s 44136fa355b3 1d 1f 0755x"""
+_BODIES = _BODIES_TEXT.split()
+_WORDS = [
+    *(c for w in ("yes", "no", "on", "off", "y", "n", "true", "null") for c in (w, w.upper(), w.title(), w[0] + w[1:].upper())),
+    "~", "=", "<<", "<", ">", "|", "-", "--x", "-c", "a:b", "a#b", "#", "*", "&", "!", "@", "%", "?", "", "é", "a b",
+]  # fmt: skip
+_CONTEXTS = [
+    "k: {W}\n", "{W}: v\n", "- {W}\n", "[{W}]\n", "{{k: {W}}}\n", "[{W}, x]\n", "{{{W}: x}}\n", "k: {W} # c\n",
+    "? {W}\n", "k:\n  - {W}\n", "k: '{W}'\n", 'k: "{W}"\n', '{{"k":{W}}}\n', "k: {W}\n  x\n", "k: x\n  {W}\n",
+    "k: |\n  {W}\n", "k: {W}\r\n", "- - {W}\n", "a: 1\n---\nk: {W}\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("word", sorted({s + b for s in _SIGNS for b in _BODIES} | set(_WORDS)))
+def test_fast_path_reads_every_candidate_scalar_as_pyyaml_or_falls_back(word: str) -> None:
+    for context in _CONTEXTS:
+        with contextlib.suppress(UserError):  # PyYAML refuses it, and the fast path left it to PyYAML
+            _fast_or_fell_back(context.format(W=word))
+
+
+@pytest.mark.parametrize("value", YAML11_SCALARS)
+def test_yaml_1_1_scalars_written_plain_take_pyyaml(value: str) -> None:
+    # the scalars YAML 1.1 reads as something else never reach the fast path unquoted
+    if value in ("on", "yes", "no", "0755", "1:30", "2024-01-01", "=", "<<", "0b101", "1_000", "1e3", "0o17"):
+        assert not _fast_or_fell_back(f"k: {value}\n")
+    _fast_or_fell_back(f"k: {value}\n")
+    _fast_or_fell_back(f"{value}: 1\n")
+    _fast_or_fell_back(f"- {value}\n")
+
+
+_ADVERSARIAL = [
+    # yaml-rs reads an empty block scalar at the very end as "\n", and keeps a final line break that is not there
+    "k: |\n", "k: >\n  \n", "k: |+\n", "- - |\n", "a:\n  b: |\n", "k: |\n  a", "k: >\n  a", "k: |+\n  a\n\n  ",
+    # a quote inside a block scalar, a comment or a quoted key must not hide the lines after it from the scan
+    "k: |\n  it's: 'a\nx: on\ny: 'b'\n", "\"a: 'b\": on #'\n", "k: \"x\n  y: 'z\"\nw: on #'\n",
+    "k: |\n  a: \"b\nx: on\ny: \"c\"\n", "k: >\n  [a,\nx: on\n", "k: 'a\n  ---\n  b'\nx: on\n",
+    "k: 1 # 'x\nj: on #'\n", "k: ['a''b', on]\n", 'k: ["a]", on]\n',
+    # flow collections libyaml refuses and yaml-rs reads
+    "k: [a:, b]\n", "k: [a:]\n", "k: {a:, b}\n", "k: {a: :b}\n", "k: [>]\n", "{k: >}\n", "k: [a,,b]\n",
+    # characters and markers
+    "a: \x07\n", "a:\tb\n", "a: b\rc: d\n", "\ufeffa: 1\n", "a: x\x85y\n", "a: x\u2028y\n", "%YAML 1.1\n---\na: 1\n",
+    "a: 1\n...\nb: 2\n", "--- a\n", "--- |\n  x\n", "----\na: 1\n", "a: 1\n--- # c\nb: 2\n---\n# nothing\n---\nc: 3\n",
+    # duplicate keys, anchors, merge keys, tags, non-string keys, dates
+    "a: 1\na: 2\n", "a: 1\n'a': 2\n", "A: 1\n\"\\x41\": 2\n", "a: &x 1\nb: *x\n", "<<: {a: 1}\n", "a: !!str 1\n",
+    "1: a\n", "1.5: a\n", "true: a\n", "null: a\n", "[a]: b\n", "{a: 1}: b\n", "a: 2024-01-01\n", "a: '2024-01-01'\n",
+    "a: 1\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _ADVERSARIAL)
+def test_fast_path_on_texts_that_once_read_differently(text: str) -> None:
+    with contextlib.suppress(UserError):  # PyYAML refuses it: so does load_all_with_lines, through PyYAML
+        _fast_or_fell_back(text)
+
+
+def test_fast_path_is_taken_for_plain_manifests() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a # c\n  labels: {app: a, tier: web}\n"
+    text += "data:\n  port: '8080'\n  cpu: 100m\n  script: |\n    echo on\n  list: [1, 2.5, -c, 'x']\n"
+    assert _fast_or_fell_back(text)
+    assert _fast_or_fell_back("# c\n---\n" + text + "---\n\n" + text.replace("\n", "\r\n"))
+
+
+def test_fast_path_keeps_every_documents_first_line() -> None:
+    from betcycle.model import yamlio
+
+    text = (
+        "# head\n\na: 1\n--- # c\n\n  # indented comment\nb:\n  - 1\n---\n---\n# only a comment\n---\n[c]\n"
+    )
+    assert yamlio.fast_load(text) == [({"a": 1}, 3), ({"b": [1]}, 7), (["c"], 13)]
+    assert load_all_with_lines(text, "x") == yamlio._load_checked(yamlio.StrictLoader, text, "x")
+
+
+@pytest.mark.parametrize("generated", [False, True])
+def test_deep_block_nesting_never_reaches_the_rust_parser(generated: bool) -> None:
+    # 20,000 levels crash yaml-rs's recursion (a segfault, not an exception): PyYAML refuses them with a line
+    text = ("# Generated by betcycle render\n" if generated else "") + "- " * 20_000 + "a\n"
+    with pytest.raises(UserError, match="nested more than"):
+        load_all_with_lines(text, "deep.yaml", generated=generated)
+
+
+_ATOMS = [
+    "a", "x y", "key", "true", "False", "null", "~", "", "0", "1", "-1", "+1", "1.5", "1.", "1.4.0", "100m", "10.0.0.0/8",
+    "-c", "--x", "a:b", "a#b", "'q'", '"q"', "'it''s'", '"\\t"', '"\\x41"', '"\\u00e9"', '"\\/"', "é", "[]", "{}", "[a]",
+    "{a: 1}", "[a, b]", "[1, 2]", '{"a":1}', "[a,]", "{a:1}", "[a: 1]", "[[a]]", "[{a: b}, c]", "['a', \"b\"]", "[-a]",
+    "{a b: c d}", "1 2", "x\n  y", "1\n  2", "'a\n  b'", '"a\n\n  b"', "http://x/y?z=1", "{{ x }}", "a'", "|", ">", "|-",
+    "on", "No", "y", "0755", "1:30", "1_000", "1e3", "0x1F", ".inF", "2024-01-01", "=", "<<", "*", "&a x", "!t x", "[on]",
+    "{a: [b, {c: on}]}", "[a, [b]", '"\\q"', "@", "%", "`", "? x", "- x", "#", " # c",
+]  # fmt: skip
+
+
+@st.composite
+def _documents(draw: st.DrawFn, depth: int = 0, indent: int = 0) -> str:
+    """A block mapping or sequence of atoms, nested mappings/sequences and block scalars, with comments."""
+    out = ""
+    seq = draw(st.booleans())
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.integers(0, 9)) == 0:
+            out += draw(st.sampled_from(["\n", "# c\n", " " * indent + "# c\n"]))
+        head = " " * indent + ("-" if seq else draw(st.sampled_from([*_ATOMS[:40], "k1", "k1"])) + ":")
+        kind = draw(st.integers(0, 9))
+        if kind < 6 or depth >= 2:
+            atom = draw(st.sampled_from(_ATOMS)).replace("\n  ", "\n" + " " * (indent + 2))
+            out += head + " " + atom + draw(st.sampled_from(["", " ", " # c"])) + "\n"
+        elif kind < 7:
+            lines = draw(st.lists(st.sampled_from(["x", "", "  y", "on", "# z", "a: 'b"]), max_size=3))
+            body = "".join(" " * (indent + 2) + line + "\n" if line else "\n" for line in lines)
+            out += head + " " + draw(st.sampled_from(["|", ">", "|-", ">+", "|2"])) + "\n" + body
+        else:
+            out += head + "\n" + draw(_documents(depth + 1, indent + 2))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_documents(), min_size=1, max_size=3), st.sampled_from(["---\n", "--- # c\n", "...\n---\n"]))
+def test_fast_path_agrees_with_pyyaml_on_random_documents(docs: list[str], marker: str) -> None:
+    with contextlib.suppress(UserError):  # PyYAML refuses the text, and the fast path left it to PyYAML
+        _fast_or_fell_back(marker.join(docs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab01:-_ .,#[]{}'\"\n\n\n  |>&*!?%@=<~+eExXoO\\\t\ré", max_size=40))
+def test_fast_path_agrees_with_pyyaml_on_random_text(text: str) -> None:
+    with contextlib.suppress(UserError):
+        _fast_or_fell_back(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="0123456789" * 3 + "abcdefinxoetzEFINXOTZ_.:+-mMsGiK", min_size=1, max_size=8),
+    st.sampled_from(["k: {W}\n", "- {W}\n", "k: [{W}, a]\n", "{W}: x\n", "k: {{a: {W}}}\n"]),
+)
+def test_fast_path_agrees_with_pyyaml_on_number_like_words(word: str, context: str) -> None:
+    with contextlib.suppress(UserError):
+        _fast_or_fell_back(context.format(W=word))
+
+
+def test_fast_path_agrees_on_every_fixture_and_rendered_manifest(example: Path) -> None:
+    files = sorted(p for p in example.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    fixtures = Path(__file__).parent / "fixtures"
+    files += sorted(p for p in fixtures.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    taken = 0
+    for f in files:
+        text = f.read_text()
+        try:
+            taken += _fast_or_fell_back(text)  # read as anyone's file, header or not
+        except UserError:
+            continue  # a fixture PyYAML refuses on purpose
+        if text.startswith("# Generated by betcycle render"):
+            assert _fast_or_fell_back(text, generated=True), f  # a rendered manifest is always read fast
+    assert taken > len(files) // 2  # most files are read fast: a scan that always falls back would fail here

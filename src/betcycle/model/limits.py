@@ -380,7 +380,8 @@ def _bad_key(k: yaml.Node, display: str) -> None:
 # -- documents from the fast parser ---------------------------------------------------------------------
 
 #: an anchor, alias or tag outside quotes might be one: the fast parser would expand or drop it silently
-_FAST_SUSPECT = re.compile(r"(?:^|[\s\[{,])[&*!][^\s\[\]{},]")
+#: (the indicator first, then what precedes it: `re` then looks for `& * !` at C speed)
+_FAST_SUSPECT = re.compile(r"[&*!](?<![^\s\[{,][&*!])[^\s\[\]{},]")
 
 
 def fast_path_suspect(text: str) -> bool:
@@ -390,17 +391,27 @@ def fast_path_suspect(text: str) -> bool:
 
 def plain_json_data(doc: Any) -> bool:
     """True when every key is a string and the nesting is within the limit (checks the fast parser's result)."""
-    limit = current().depth
-    level = [doc] if type(doc) in (dict, list) else []
-    depth = 0
-    while level:  # one nesting level at a time, containers only: this runs on every rendered manifest
-        if depth >= limit:
-            return False
-        below: list[Any] = []
-        for value in level:
-            items = value.values() if type(value) is dict else value
-            if type(value) is dict and any(type(k) is not str for k in value):
+    if type(doc) is not dict and type(doc) is not list:
+        return True
+    try:
+        return _plain(doc, 0, current().depth)
+    except RecursionError:  # deeper than Python's stack (limits.depth near 1000): PyYAML measures it
+        return False
+
+
+def _plain(value: dict[Any, Any] | list[Any], depth: int, limit: int) -> bool:
+    # recursive, one frame per container: this runs on every manifest the fast parser reads, and a loop
+    # over one nesting level at a time took twice as long
+    if depth >= limit:
+        return False
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str:
                 return False
-            below += [v for v in items if type(v) in (dict, list)]
-        level, depth = below, depth + 1
+            if (type(v) is dict or type(v) is list) and not _plain(v, depth + 1, limit):
+                return False
+    else:
+        for v in value:
+            if (type(v) is dict or type(v) is list) and not _plain(v, depth + 1, limit):
+                return False
     return True

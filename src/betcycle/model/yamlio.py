@@ -149,12 +149,13 @@ def _load_checked(loader_class: type[Any], text: str, path: str) -> list[tuple[A
     return out
 
 
-# Rendered manifests are parsed with a Rust YAML parser (~10x faster than libyaml + Python construction).
-# It reads YAML 1.2, where Kubernetes and PyYAML read YAML 1.1; the two disagree only on some plain scalars
-# (yes/no/on/off, 0755, 0o17, 1e3, 1:30, 1_000, dates...). Our dumper quotes every string that EITHER version
-# could read as something else, so a file we generated means the same under both; only such files take the
-# fast path (`generated=True`), everything else goes to PyYAML. tests/test_yamlio.py holds the differential
-# tests (YAML 1.1 scalars, random values, every rendered manifest).
+# Manifests are parsed with a Rust YAML parser (~10x faster than libyaml + Python construction). It reads
+# YAML 1.2, where Kubernetes and PyYAML read YAML 1.1; the two disagree on some plain scalars (yes/no/on/off,
+# 0755, 0o17, 1e3, 1:30, _1, .inF, dates...) and on a few corners of the grammar (tabs, `[a:]`, an empty
+# block scalar at the end). Our dumper quotes every string that EITHER version could read as something else,
+# so a file we generated means the same under both (`generated=True`); any other text is scanned once for
+# what could differ (`fast_load`), and goes to PyYAML when anything might. tests/test_yamlio.py holds the
+# differential tests (YAML 1.1 scalars, random documents and values, every fixture and rendered manifest).
 _YAML12_NOT_STR = re.compile(
     r"[-+]?[0-9][0-9_]*|[-+]?0o[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+"
     r"|[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
@@ -164,46 +165,232 @@ _YAML12_NOT_STR = re.compile(
 )
 
 
-#: yaml-rs 0.1 reads even a quoted '2024-01-01' as a date (found by the differential test): PyYAML decides
-_DATE_LIKE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+#: characters where the two readers differ before any grammar: what PyYAML refuses (control characters,
+#: surrogates, U+FFFE/FFFF), YAML 1.1's extra line breaks (NEL, LS, PS), a byte-order mark, a tab (YAML 1.2
+#: allows tabs where 1.1 does not: `a:<TAB>b`); and a carriage return not followed by a line feed (`_LONE_CR`)
+_ODD_CHARS = r"[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+#: a decimal number both readers read alike (at most 18 digits: longer ones PyYAML checks), and versions
+_SAFE_NUMBER = (
+    r"[-+]?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{0,18})?"
+    r"|[0-9]{1,9}(?:\.[0-9]{1,9}){2,}(?:[-+][0-9A-Za-z.\-]*)?"
+)
+#: what a number, date or time may look like to either reader (generously): decimal digits with `_ . : + -`,
+#: exponents and a date's `T`/`Z`; `0x`/`0o`/`0b` integers in any case; `inf`/`nan` in any case
+_NUMBER_LIKE = r"[-+]?(?:[0-9_.][0-9_.:+\-eEtTzZ]*|0[xXoObB][0-9a-fA-F_]*|\.?(?i:inf|infinity|nan))(?=[\s,\[\]{}]|:\s|:$|$)"
+#: a plain scalar the readers may resolve differently (found by the differential test, then widened): one
+#: that looks like a number (`0755`, `1e3`, `1:30`, `_1`, `.inF`, `2024-01-01`, `0X1F`) but is not a safe
+#: one; YAML 1.1's booleans in any case (`on`, `No`, `y`); the merge key `<<`; the value key `=`
+_UNSAFE_WORD = (
+    r"(?:(?=[-+]?\.?[0-9_]|[-+]?\.[iInN])"
+    rf"(?!(?:{_SAFE_NUMBER})(?=[ \t\r\n,\]}}]|:[ \t\r\n]|:$|$))(?={_NUMBER_LIKE})\S"
+    r"|(?:[yY](?:[eE][sS])?|[nN][oO]?|[oO](?:[nN]|[fF][fF])|=|<<)(?=[ \t\r\n,\[\]{}:#]|$))"
+)
+#: printable characters (what `_ODD_CHARS` lets through, less line breaks) but the quotes and backslash
+_TEXT = r"\x20\x21\x23-\x26\x28-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+#: a quoted scalar on one line, skipped so the scan does not read its text as YAML. Never over several
+#: lines: a quote inside a block scalar's text could then hide the lines after the block scalar.
+_QUOTED = rf"""'(?:[{_TEXT}"\\]|'')*'|"(?:[{_TEXT}']|\\[\x20-\x7e])*\""""
+#: what may follow where a plain scalar can start in block context (after a line break and indentation,
+#: or after `- `, `? `, `: `): a quoted scalar (`quoted`: skipped), an anchor, alias or tag (`node`: PyYAML
+#: checks what they expand to), a flow collection that is not empty (`flow`: `_flow_line_ok` reads it),
+#: or a plain scalar YAML 1.1 may read another way (no group)
+_AFTER_START = (
+    r"(?=[-+._0-9yYnNoO=<'\"&*!\[{])"  # a cheap first test: most scalars start with none of these
+    rf"(?:(?P<quoted>{_QUOTED})|(?P<node>[&*!])"
+    r"|(?P<flow>[\[{])(?![ \t]*[\]}][ \t]*(?:#[^\n]*)?\r?$)"
+    rf"|{_UNSAFE_WORD})"
+)
+#: one pass over a text the fast path may read, after a "\n" of its own (after `_ODD` found nothing): the
+#: first character of every match is one of `\n : ? -`, which `re` looks for at C speed. `marker`: a
+#: directive, a document end marker, a document start marker with something after it on its line.
+_SCAN = re.compile(
+    r"[\n:?-](?:(?<=\n)(?:(?P<marker>%|\.\.\.|---(?![ \t]*(?:#[^\n]*)?\r?$))|[ \t]*"
+    + _AFTER_START
+    + r")|(?<=[:?-])[ \t]+"
+    + _AFTER_START.replace("(?P<", "(?P<i")  # the same groups, named iquoted, inode, iflow
+    + ")",
+    re.M,
+)
+_ODD = re.compile(_ODD_CHARS)
+_ODD_ASCII = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # the same, for ASCII text (faster)
+_LONE_CR = re.compile(r"\r(?!\n)")
+_UNSAFE_FLOW_WORD = re.compile(rf"(?:^|(?<=[ \t])){_UNSAFE_WORD}")
+_FLOW_QUOTED = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"|\'(?:[^\'\n]|\'\')*\'')
+#: a plain scalar inside a flow collection: not starting with an indicator (`-x` is fine; PyYAML reads `?`
+#: and `:` as indicators there whatever follows), ending before `, [ ] { }`, `: ` and ` #`
+_FLOW_PLAIN = re.compile(
+    r"(?:[^\s,\[\]{}#:\"'|>!&*%@`?\-]|-(?=[^\s,\[\]{}]))"
+    r"(?:[^\s,\[\]{}:]|:(?=[^\s,\[\]{}])|[ \t]+(?=[^\s,\[\]{}#:]))*"
+)
+_FLOW_REST = re.compile(r"[ \t]*(?:[ \t]#[^\n]*)?\r?$")
+
+
+def _flow_line_ok(text: str, pos: int) -> bool:
+    """True when the flow collection opening at `pos` closes on its line, holds only plain scalars both
+    readers resolve alike and simple quoted scalars, and nothing but a comment follows it. Anything else
+    (a collection over several lines, an anchor, a `?` key, an empty entry...) is left to PyYAML."""
+    end = text.find("\n", pos)
+    line = text[pos : len(text) if end < 0 else end]
+    if "\t" in line:
+        return False  # a tab the scan's match may have swallowed (tabs are odd characters)
+    stack: list[str] = []
+    prev = ""  # the last character that was not a space: "[", "{", ",", ":", or "x" after a value
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c in " \t":
+            i += 1
+            continue
+        if c in "[{":
+            if prev == "x":
+                return False
+            stack.append("]" if c == "[" else "}")
+            prev = c
+            i += 1
+        elif c in "]}":
+            if not stack or stack.pop() != c:  # `[a,]` is fine: a trailing comma ends no entry
+                return False
+            i += 1
+            prev = "x"
+            if not stack:
+                return _FLOW_REST.match(line, i) is not None
+        elif c == ",":
+            if prev in ("", "[", "{", ","):
+                return False  # an empty entry
+            prev = ","
+            i += 1
+        elif c == ":":
+            if prev != "x" or (i + 1 < n and line[i + 1] != " "):  # libyaml refuses `[a:]`, `{a:, b}`
+                return False
+            prev = ":"
+            i += 1
+        elif prev == "x":
+            return False  # two values without a separator
+        elif c in "\"'":
+            m = _FLOW_QUOTED.match(line, i)
+            if m is None:
+                return False
+            i = m.end()
+            prev = "x"
+            if i < n and line[i] == ":":  # a JSON-like key: its value may follow without a space
+                prev = ":"
+                i += 1
+        else:
+            m = _FLOW_PLAIN.match(line, i)
+            if m is None or _UNSAFE_FLOW_WORD.search(m.group()):
+                return False
+            i = m.end()
+            prev = "x"
+    return False  # not closed on this line
+
+
+#: where a document's node starts (PyYAML's line for it): the first line that is not blank or a comment
+_CONTENT_LINE = re.compile(r"\n[ \t]*[^ \t\r\n#]")
+#: directives and document markers: `dump()` writes none, so a generated text holding one goes to PyYAML
+_MARKER = re.compile(r"\n(?:%|---|\.\.\.)")
+#: a document start marker line (`_SCAN` sent every other line starting with `---` to PyYAML)
+_DOC_START = re.compile(r"\n---[^\n]*")
+#: block nesting deeper than this (a line's indentation and indicators, doubled) could crash the Rust
+#: parser's recursion (20,000 levels do); PyYAML measures such a text on its event stream instead
+_DEEP_LINE = re.compile(r"\n[ \t?:-]{300}")
+_ERROR = _yaml_rs.DuplicateKeyPolicy.Error if _yaml_rs is not None else None
+
+
+def _rs_load(chunk: str) -> tuple[bool, Any]:
+    """(True, document) when the Rust parser read one document's text without complaint."""
+    assert _yaml_rs is not None
+    try:
+        # a comment line after the text: yaml-rs reads an empty block scalar at the very end as "\n"
+        # (PyYAML: ""). Dates stay text (yaml-rs would make even a quoted '2024-01-01' a date; a plain one
+        # never gets here). Duplicate keys are an error on both paths: PyYAML then reports the line.
+        doc = _yaml_rs.loads(
+            chunk + ("#\n" if chunk.endswith("\n") else "\n#\n"),
+            parse_datetime=False,
+            duplicate_key_policy=_ERROR,
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # any error, a Rust panic too (pyo3 raises a BaseException): PyYAML decides
+        return False, None
+    if doc is None:
+        return True, None
+    if type(doc) not in (dict, list) or not limits.plain_json_data(doc):
+        return False, None  # a scalar document, a non-string key or deep nesting: PyYAML reports it
+    return True, doc
+
+
+def fast_load(text: str, *, generated: bool = False) -> list[tuple[Any, int]] | None:
+    """Every non-empty document of `text` with its first line, read by the Rust parser; None when any part
+    of the text could read differently under YAML 1.1 (then `_load_checked` must read it).
+
+    `generated`: text written by `dump()`, which quotes every string either YAML version could misread, so
+    only what `dump()` never writes is looked for (anchors, tags, odd characters, deep nesting).
+    """
+    scanned = "\n" + text  # every line, the first too, starts after a "\n": the searches start with one
+    if _yaml_rs is None or _DEEP_LINE.search(scanned) is not None:
+        return None
+    if generated:
+        if (
+            limits.fast_path_suspect(text)
+            or _MARKER.search(scanned) is not None
+            or (not text.isascii() and _YAML11_BREAKS.search(text) is not None)
+        ):
+            return None
+    else:
+        if (
+            (_ODD_ASCII if text.isascii() else _ODD).search(text) is not None
+            or ("\r" in text and _LONE_CR.search(text) is not None)
+            or (not text.endswith("\n") and ("|" in text or ">" in text))  # yaml-rs keeps a line break
+        ):  # PyYAML drops at the very end of a block scalar
+            return None
+        checked = -1  # the end of the last flow collection `_flow_line_ok` read: what it holds is read
+        for m in _SCAN.finditer(scanned):
+            group = m.lastgroup
+            if group in ("quoted", "iquoted") or m.start() < checked:
+                continue
+            if group not in ("flow", "iflow"):
+                return None
+            pos = m.start(group)
+            if not _flow_line_ok(scanned, pos):
+                return None
+            end = scanned.find("\n", pos)
+            checked = len(scanned) if end < 0 else end
+    # the documents: (start, end) in `scanned` of each one's text, from the "\n" before its first line
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    if "---" in text:
+        for m in _DOC_START.finditer(scanned):
+            pieces.append((start, m.start() + 1))
+            start = m.end()
+    pieces.append((start, len(scanned)))
+    out: list[tuple[Any, int]] = []
+    for a, b in pieces:
+        first = _CONTENT_LINE.search(scanned, a, b)
+        if first is None:
+            continue  # only comments and blank lines: an empty document
+        ok, doc = _rs_load(scanned[a + 1 : b])
+        if not ok:
+            return None
+        if doc is not None:
+            out.append((doc, scanned.count("\n", 0, first.start() + 1)))
+    return out
+
+
 #: line breaks in YAML 1.1 only (NEL, LS, PS): PyYAML folds them inside scalars, YAML 1.2 keeps them as text
 _YAML11_BREAKS = re.compile("[\x85\u2028\u2029]")
-
-
-def _fast_load_one(text: str) -> tuple[bool, Any]:
-    """(True, document) when the Rust parser read this single-document text without complaint."""
-    if _yaml_rs is None or _DATE_LIKE.search(text) or _YAML11_BREAKS.search(text):
-        return False, None
-    try:
-        # duplicate keys are an error on both paths (the default, pinned here): PyYAML then reports the line
-        return True, _yaml_rs.loads(text, duplicate_key_policy=_yaml_rs.DuplicateKeyPolicy.Error)
-    except Exception:  # any error: PyYAML decides, and reports it with a line
-        return False, None
 
 
 def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> list[tuple[Any, int]]:
     """Like load_all, but each document comes with the line it starts on; a duplicate key is an error.
 
-    `generated`: the text is one document written by `dump()` (a rendered manifest), so the fast parser
-    reads it exactly as YAML 1.1 would.
+    Read by the Rust parser where it reads the same (`fast_load`; tests/test_yamlio.py compares the two on
+    a corpus of YAML 1.1 scalars, random documents and every fixture), else by PyYAML, which reports errors.
+    `generated`: the text was written by `dump()` (a rendered manifest).
     """
-    ok, doc = (False, None)
-    if generated and not limits.fast_path_suspect(text):  # anchors, aliases, tags: PyYAML checks them
-        ok, doc = _fast_load_one(text)
-    if ok and (not isinstance(doc, list | dict | None) or not limits.plain_json_data(doc)):
-        ok = False  # a scalar document, a non-string key or deep nesting: PyYAML reports it with a line
-    if ok:
-        if doc is None:
-            return []
-        start = next(
-            (
-                i
-                for i, line in enumerate(text.splitlines(), 1)
-                if line.strip() and not line.lstrip().startswith("#")
-            ),
-            1,
-        )
-        return [(doc, start)]
+    limits.check_text(text, path)
+    docs = fast_load(text, generated=generated)
+    if docs is not None:
+        return docs
     return _load_checked(StrictLoader, text, path)
 
 
