@@ -190,19 +190,26 @@ def _same(a: object, b: object) -> bool:
 
 
 def _fast_or_fell_back(text: str, *, generated: bool = False) -> bool:
-    """True when the fast path read `text` (and agreed with PyYAML), False when it left it to PyYAML."""
+    """Whether the fast path read every document of `text` itself. Either way load_all_with_lines must
+    return exactly what PyYAML's StrictLoader returns (documents, types, first lines), or raise its error."""
     from betcycle.model import yamlio
 
-    fast = yamlio.fast_load(text, generated=generated)
-    if fast is None:
+    try:
+        slow = yamlio._load_checked(yamlio.StrictLoader, text, "x")
+    except UserError as exc:
+        assert yamlio.fast_load(text, generated=generated) is None, text
+        with pytest.raises(UserError) as got:
+            yamlio.load_all_with_lines(text, "x", generated=generated)
+        assert (got.value.message, got.value.line) == (exc.message, exc.line), text
         return False
-    slow = yamlio._load_checked(yamlio.StrictLoader, text, "x")  # raises if PyYAML refuses what it read
-    assert len(fast) == len(slow), (text, fast, slow)
-    for (fast_doc, fast_line), (slow_doc, slow_line) in zip(fast, slow, strict=True):
-        assert fast_line == slow_line, (text, fast, slow)
-        assert _same(fast_doc, slow_doc), (text, fast, slow)
-    assert yamlio.load_all_with_lines(text, "x", generated=generated) == slow
-    return True
+    got_docs = yamlio.load_all_with_lines(text, "x", generated=generated)
+    assert len(got_docs) == len(slow), (text, got_docs, slow)
+    for (doc, line), (slow_doc, slow_line) in zip(got_docs, slow, strict=True):
+        assert line == slow_line, (text, got_docs, slow)
+        assert _same(doc, slow_doc), (text, got_docs, slow)
+    fast = yamlio.fast_load(text, generated=generated)
+    assert fast is None or fast == got_docs
+    return fast is not None
 
 
 _SIGNS = ["", "+", "-"]
@@ -280,6 +287,29 @@ def test_fast_path_keeps_every_documents_first_line() -> None:
     )
     assert yamlio.fast_load(text) == [({"a": 1}, 3), ({"b": [1]}, 7), (["c"], 13)]
     assert load_all_with_lines(text, "x") == yamlio._load_checked(yamlio.StrictLoader, text, "x")
+
+
+def test_only_the_documents_that_might_read_differently_go_to_pyyaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from betcycle.model import yamlio
+
+    read: list[str] = []
+    slow = yamlio._load_checked
+    monkeypatch.setattr(
+        yamlio, "_load_checked", lambda cls, text, path: read.append(text) or slow(cls, text, path)
+    )
+    text = "a: 1\n---\n# c\nb: on\n---\nc: [1, 2]\n---\nd: |\n  x\n"
+    assert load_all_with_lines(text, "x") == [
+        ({"a": 1}, 1),
+        ({"b": True}, 4),
+        ({"c": [1, 2]}, 6),
+        ({"d": "x\n"}, 8),
+    ]
+    assert read == ["# c\nb: on\n"]  # the others were read by yaml-rs
+    # an error in a document PyYAML reads: the whole stream is read again, for PyYAML's own first error
+    read.clear()
+    with pytest.raises(UserError) as e:
+        load_all_with_lines("a: 1\n---\nb: on\nb: off\n", "x")
+    assert (e.value.line, len(read)) == (4, 2)
 
 
 @pytest.mark.parametrize("generated", [False, True])

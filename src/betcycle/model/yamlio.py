@@ -8,6 +8,7 @@ every value. Round-trip edits (comments kept) live in `yamledit.py` with ruamel.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import gc
@@ -18,7 +19,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -139,7 +140,15 @@ def _load_checked(loader_class: type[Any], text: str, path: str) -> list[tuple[A
                     if node is None:
                         continue
                     limits.check_node(node, path, len(text))
-                    doc = loader.construct_document(node)
+                    try:
+                        doc = loader.construct_document(node)
+                    except ValueError as exc:  # PyYAML resolves `0x_` as a number its int() refuses
+                        raise UserError(
+                            f"a value of this document cannot be read: {exc}",
+                            path=path,
+                            line=node.start_mark.line + 1,
+                            hint="quote values that are text, not numbers",
+                        ) from None
                     if doc is not None:
                         out.append((doc, node.start_mark.line + 1))
         finally:
@@ -319,9 +328,17 @@ def _rs_load(chunk: str) -> tuple[bool, Any]:
     return True, doc
 
 
-def fast_load(text: str, *, generated: bool = False) -> list[tuple[Any, int]] | None:
-    """Every non-empty document of `text` with its first line, read by the Rust parser; None when any part
-    of the text could read differently under YAML 1.1 (then `_load_checked` must read it).
+class _ForPyYAML(NamedTuple):
+    """A document the Rust parser did not read: its text, and how many lines of the file precede it."""
+
+    text: str
+    offset: int
+
+
+def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPyYAML] | None:
+    """Each document of `text`: read by the Rust parser as (document, first line), or where it might read
+    differently (or yaml-rs refused it) left for PyYAML. Empty documents are left out. None: PyYAML must
+    read the whole text.
 
     `generated`: text written by `dump()`, which quotes every string either YAML version could misread, so
     only what `dump()` never writes is looked for (anchors, tags, odd characters, deep nesting).
@@ -329,6 +346,15 @@ def fast_load(text: str, *, generated: bool = False) -> list[tuple[Any, int]] | 
     scanned = "\n" + text  # every line, the first too, starts after a "\n": the searches start with one
     if _yaml_rs is None or _DEEP_LINE.search(scanned) is not None:
         return None
+    # the documents: (start, end) in `scanned` of each one's text, from the "\n" before its first line
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    if "---" in text and not generated:
+        for m in _DOC_START.finditer(scanned):
+            pieces.append((start, m.start() + 1))
+            start = m.end()
+    pieces.append((start, len(scanned)))
+    to_pyyaml: set[int] = set()  # indexes of the pieces PyYAML reads
     if generated:
         if (
             limits.fast_path_suspect(text)
@@ -337,43 +363,47 @@ def fast_load(text: str, *, generated: bool = False) -> list[tuple[Any, int]] | 
         ):
             return None
     else:
-        if (
-            (_ODD_ASCII if text.isascii() else _ODD).search(text) is not None
-            or ("\r" in text and _LONE_CR.search(text) is not None)
-            or (not text.endswith("\n") and ("|" in text or ">" in text))  # yaml-rs keeps a line break
-        ):  # PyYAML drops at the very end of a block scalar
+        if (_ODD_ASCII if text.isascii() else _ODD).search(text) is not None or (
+            "\r" in text and _LONE_CR.search(text) is not None
+        ):
             return None
+        if not text.endswith("\n") and ("|" in text or ">" in text):
+            to_pyyaml.add(len(pieces) - 1)  # yaml-rs keeps a line break PyYAML drops at the very end
+        starts = [a for a, _ in pieces]
         checked = -1  # the end of the last flow collection `_flow_line_ok` read: what it holds is read
         for m in _SCAN.finditer(scanned):
             group = m.lastgroup
             if group in ("quoted", "iquoted") or m.start() < checked:
                 continue
-            if group not in ("flow", "iflow"):
-                return None
-            pos = m.start(group)
-            if not _flow_line_ok(scanned, pos):
-                return None
-            end = scanned.find("\n", pos)
-            checked = len(scanned) if end < 0 else end
-    # the documents: (start, end) in `scanned` of each one's text, from the "\n" before its first line
-    pieces: list[tuple[int, int]] = []
-    start = 0
-    if "---" in text:
-        for m in _DOC_START.finditer(scanned):
-            pieces.append((start, m.start() + 1))
-            start = m.end()
-    pieces.append((start, len(scanned)))
-    out: list[tuple[Any, int]] = []
-    for a, b in pieces:
+            if group == "marker":
+                return None  # a directive, `...`, or something after `---`: the documents are not plain
+            if group in ("flow", "iflow"):
+                pos = m.start(group)
+                if _flow_line_ok(scanned, pos):
+                    end = scanned.find("\n", pos)
+                    checked = len(scanned) if end < 0 else end
+                    continue
+            to_pyyaml.add(bisect.bisect_right(starts, m.start()) - 1)
+    out: list[tuple[Any, int] | _ForPyYAML] = []
+    for i, (a, b) in enumerate(pieces):
         first = _CONTENT_LINE.search(scanned, a, b)
         if first is None:
             continue  # only comments and blank lines: an empty document
-        ok, doc = _rs_load(scanned[a + 1 : b])
+        ok, doc = (False, None) if i in to_pyyaml else _rs_load(scanned[a + 1 : b])
         if not ok:
-            return None
-        if doc is not None:
+            out.append(_ForPyYAML(scanned[a + 1 : b], scanned.count("\n", 1, a + 1)))
+        elif doc is not None:
             out.append((doc, scanned.count("\n", 0, first.start() + 1)))
     return out
+
+
+def fast_load(text: str, *, generated: bool = False) -> list[tuple[Any, int]] | None:
+    """Every non-empty document of `text` with its first line when the Rust parser read them all; None when
+    any might read differently under YAML 1.1 (then PyYAML reads it)."""
+    docs = _fast_documents(text, generated)
+    if docs is None or any(isinstance(d, _ForPyYAML) for d in docs):
+        return None
+    return docs
 
 
 #: line breaks in YAML 1.1 only (NEL, LS, PS): PyYAML folds them inside scalars, YAML 1.2 keeps them as text
@@ -388,10 +418,21 @@ def load_all_with_lines(text: str, path: str, *, generated: bool = False) -> lis
     `generated`: the text was written by `dump()` (a rendered manifest).
     """
     limits.check_text(text, path)
-    docs = fast_load(text, generated=generated)
-    if docs is not None:
-        return docs
-    return _load_checked(StrictLoader, text, path)
+    docs = _fast_documents(text, generated)
+    if docs is None:
+        return _load_checked(StrictLoader, text, path)
+    out: list[tuple[Any, int]] = []
+    for doc in docs:
+        if not isinstance(doc, _ForPyYAML):
+            out.append(doc)
+            continue
+        try:
+            out += [(d, line + doc.offset) for d, line in _load_checked(StrictLoader, doc.text, path)]
+        except UserError:
+            # the whole stream decides which error comes first (PyYAML checks the nesting of every
+            # document before building any): read it all as before
+            return _load_checked(StrictLoader, text, path)
+    return out
 
 
 def _walk(node: yaml.Node, key: PathKey, lines: LineMap, path: str) -> None:
