@@ -370,20 +370,24 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
         if not text.endswith("\n") and ("|" in text or ">" in text):
             to_pyyaml.add(len(pieces) - 1)  # yaml-rs keeps a line break PyYAML drops at the very end
         starts = [a for a, _ in pieces]
-        checked = -1  # the end of the last flow collection `_flow_line_ok` read: what it holds is read
+        # skip what the match before settled: a flow collection `_flow_line_ok` read, or the rest of a
+        # document that goes to PyYAML anyway
+        checked = -1
         for m in _SCAN.finditer(scanned):
             group = m.lastgroup
-            if group in ("quoted", "iquoted") or m.start() < checked:
-                continue
             if group == "marker":
                 return None  # a directive, `...`, or something after `---`: the documents are not plain
+            if group in ("quoted", "iquoted") or m.start() < checked:
+                continue
             if group in ("flow", "iflow"):
                 pos = m.start(group)
                 if _flow_line_ok(scanned, pos):
                     end = scanned.find("\n", pos)
                     checked = len(scanned) if end < 0 else end
                     continue
-            to_pyyaml.add(bisect.bisect_right(starts, m.start()) - 1)
+            piece = bisect.bisect_right(starts, m.start()) - 1
+            to_pyyaml.add(piece)
+            checked = pieces[piece][1]
     out: list[tuple[Any, int] | _ForPyYAML] = []
     for i, (a, b) in enumerate(pieces):
         first = _CONTENT_LINE.search(scanned, a, b)
