@@ -192,7 +192,9 @@ _NUMBER_LIKE = r"[-+]?(?:[0-9_.][0-9_.:+\-eEtTzZ]*|0[xXoObB][0-9a-fA-F_]*|\.?(?i
 _UNSAFE_WORD = (
     r"(?:(?=[-+]?\.?[0-9_]|[-+]?\.[iInN])"
     rf"(?!(?:{_SAFE_NUMBER})(?=[ \t\r\n,\]}}]|:[ \t\r\n]|:$|$))(?={_NUMBER_LIKE})\S"
-    r"|(?:[yY](?:[eE][sS])?|[nN][oO]?|[oO](?:[nN]|[fF][fF])|=|<<)(?=[ \t\r\n,\[\]{}:#]|$))"
+    # the whole scalar, or a key: `no value` is one plain scalar, text to both (YAML 1.1 has no words
+    # with spaces); wrapped prose (`  on the node`) is not cut off
+    r"|(?:[yY](?:[eE][sS])?|[nN][oO]?|[oO](?:[nN]|[fF][fF])|=|<<)(?=[ \t]*(?:[\r\n,\[\]{}:#]|$)))"
 )
 #: printable characters (what `_ODD_CHARS` lets through, less line breaks) but the quotes and backslash
 _TEXT = r"\x20\x21\x23-\x26\x28-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
