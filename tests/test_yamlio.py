@@ -226,7 +226,8 @@ _WORDS = [
 _CONTEXTS = [
     "k: {W}\n", "{W}: v\n", "- {W}\n", "[{W}]\n", "{{k: {W}}}\n", "[{W}, x]\n", "{{{W}: x}}\n", "k: {W} # c\n",
     "? {W}\n", "k:\n  - {W}\n", "k: '{W}'\n", 'k: "{W}"\n', '{{"k":{W}}}\n', "k: {W}\n  x\n", "k: x\n  {W}\n",
-    "k: |\n  {W}\n", "k: {W}\r\n", "- - {W}\n", "a: 1\n---\nk: {W}\n",
+    "k: |\n  {W}\n", "k: {W}\r\n", "- - {W}\n", "a: 1\n---\nk: {W}\n", "k: {W} x\n", "{W} x: 1\n", "k: {W} : x\n",
+    "{W} : 1\n", "k: x\n  {W} y\n", "k: [{W} x]\n", "- {W}  # c\n",
 ]  # fmt: skip
 
 
@@ -277,6 +278,8 @@ def test_fast_path_is_taken_for_plain_manifests() -> None:
     text += "data:\n  port: '8080'\n  cpu: 100m\n  script: |\n    echo on\n  list: [1, 2.5, -c, 'x']\n"
     assert _fast_or_fell_back(text)
     assert _fast_or_fell_back("# c\n---\n" + text + "---\n\n" + text.replace("\n", "\r\n"))
+    # prose: a word YAML 1.1 reads as a boolean, but only as the whole scalar
+    assert _fast_or_fell_back("description: no value is set\n  on the node, yes\nnote: 1 of 2\n")
 
 
 def test_fast_path_keeps_every_documents_first_line() -> None:
