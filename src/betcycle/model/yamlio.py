@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import functools
 import gc
 import os
 import re
@@ -196,11 +197,10 @@ _UNSAFE_WORD = (
     # with spaces); wrapped prose (`  on the node`) is not cut off
     r"|(?:[yY](?:[eE][sS])?|[nN][oO]?|[oO](?:[nN]|[fF][fF])|=|<<)(?=[ \t]*(?:[\r\n,\[\]{}:#]|$)))"
 )
-#: printable characters (what `_ODD_CHARS` lets through, less line breaks) but the quotes and backslash
-_TEXT = r"\x20\x21\x23-\x26\x28-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-#: a quoted scalar on one line, skipped so the scan does not read its text as YAML. Never over several
-#: lines: a quote inside a block scalar's text could then hide the lines after the block scalar.
-_QUOTED = rf"""'(?:[{_TEXT}"\\]|'')*'|"(?:[{_TEXT}']|\\[\x20-\x7e])*\""""
+#: a quoted scalar on one line, skipped so the scan does not read its text as YAML (odd characters were
+#: looked for before). Never over several lines: a quote inside a block scalar's text could then hide the
+#: lines after the block scalar.
+_QUOTED = r"""'(?:[^'\r\n]|'')*'|"(?:[^"\\\r\n]|\\[^\r\n])*\""""
 #: what may follow where a plain scalar can start in block context (after a line break and indentation,
 #: or after `- `, `? `, `: `): a quoted scalar (`quoted`: skipped), an anchor, alias or tag (`node`: PyYAML
 #: checks what they expand to), a flow collection that is not empty (`flow`: `_flow_line_ok` reads it),
@@ -211,19 +211,31 @@ _AFTER_START = (
     r"|(?P<flow>[\[{])(?![ \t]*[\]}][ \t]*(?:#[^\n]*)?\r?$)"
     rf"|{_UNSAFE_WORD})"
 )
-#: one pass over a text the fast path may read, after a "\n" of its own (after `_ODD` found nothing): the
+#: one pass over a text the fast path may read, after a "\n" of its own (once no odd character is found): the
 #: first character of every match is one of `\n : ? -`, which `re` looks for at C speed. `marker`: a
 #: directive, a document end marker, a document start marker with something after it on its line.
-_SCAN = re.compile(
+_SCAN = (
     r"[\n:?-](?:(?<=\n)(?:(?P<marker>%|\.\.\.|---(?![ \t]*(?:#[^\n]*)?\r?$))|[ \t]*"
     + _AFTER_START
     + r")|(?<=[:?-])[ \t]+"
     + _AFTER_START.replace("(?P<", "(?P<i")  # the same groups, named iquoted, inode, iflow
-    + ")",
-    re.M,
+    + ")"
 )
-_ODD = re.compile(_ODD_CHARS)
+
+
+@functools.cache
+def _scan() -> re.Pattern[str]:
+    return re.compile(_SCAN, re.M)  # compiled on first use: generated texts never need it
+
+
 _ODD_ASCII = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # the same, for ASCII text (faster)
+
+
+@functools.cache
+def _odd() -> re.Pattern[str]:
+    return re.compile(_ODD_CHARS)  # 3 ms to compile: only when a text is not ASCII
+
+
 _LONE_CR = re.compile(r"\r(?!\n)")
 _UNSAFE_FLOW_WORD = re.compile(rf"(?:^|(?<=[ \t])){_UNSAFE_WORD}")
 _FLOW_QUOTED = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"|\'(?:[^\'\n]|\'\')*\'')
@@ -299,7 +311,7 @@ def _flow_line_ok(text: str, pos: int) -> bool:
 _CONTENT_LINE = re.compile(r"\n[ \t]*[^ \t\r\n#]")
 #: directives and document markers: `dump()` writes none, so a generated text holding one goes to PyYAML
 _MARKER = re.compile(r"\n(?:%|---|\.\.\.)")
-#: a document start marker line (`_SCAN` sent every other line starting with `---` to PyYAML)
+#: a document start marker line (the scan sent every other line starting with `---` to PyYAML)
 _DOC_START = re.compile(r"\n---[^\n]*")
 #: block nesting deeper than this (a line's indentation and indicators, doubled) could crash the Rust
 #: parser's recursion (20,000 levels do); PyYAML measures such a text on its event stream instead
@@ -365,7 +377,7 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
         ):
             return None
     else:
-        if (_ODD_ASCII if text.isascii() else _ODD).search(text) is not None or (
+        if (_ODD_ASCII if text.isascii() else _odd()).search(text) is not None or (
             "\r" in text and _LONE_CR.search(text) is not None
         ):
             return None
@@ -375,7 +387,7 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
         # skip what the match before settled: a flow collection `_flow_line_ok` read, or the rest of a
         # document that goes to PyYAML anyway
         checked = -1
-        for m in _SCAN.finditer(scanned):
+        for m in _scan().finditer(scanned):
             group = m.lastgroup
             if group == "marker":
                 return None  # a directive, `...`, or something after `---`: the documents are not plain
