@@ -204,7 +204,7 @@ def _yaml_safe_json(obj: Any, **kwargs: Any) -> str:
     surrogate-pair escapes, which YAML readers refuse; here every non-ASCII character is one YAML escape."""
     _check_json_keys(obj)
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
-    return _NON_ASCII.sub(_escape_char, text)
+    return text if text.isascii() and "\x7f" not in text else _NON_ASCII.sub(_escape_char, text)
 
 
 #: YAML 1.1/1.2 cap an implicit key (every key of a flow mapping such as JSON's) at 1024 characters
