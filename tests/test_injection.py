@@ -269,6 +269,10 @@ def _read_all(text: str) -> list[Any]:
 
 @given(st.lists(st.sampled_from(NASTY) | st.text(), max_size=4).map("".join))
 def test_quote_and_yamlkey_read_back_exactly(text: str) -> None:
+    if len(render.yaml_string(text)) > 1000:  # past YAML's 1024-character limit for a `key:` key
+        with pytest.raises(jinja2.exceptions.FilterArgumentError, match="can't be a YAML key"):
+            render._yamlkey(text)
+        return
     mapping = f"{render._yamlkey(text)}: {render._quote(text)}\n"
     flow = f"- [{render._quote(text)}, {{{render._yamlkey(text)}: 1}}]\n"
     assert (mapping + flow).isascii()
@@ -385,3 +389,10 @@ def test_any_string_is_refused_by_a_schema_or_renders_exactly(
     ingress = objects["Ingress"]
     assert ingress["spec"]["rules"][0]["host"] == host
     assert ingress["metadata"]["annotations"] == {annotation_key: annotation_value}
+
+
+def test_a_key_too_long_for_yaml_is_refused_not_emitted() -> None:
+    """YAML reads `key: value` only for keys up to 1024 characters: longer would be a parse error later."""
+    assert render._yamlkey("k" * 990) == '"' + "k" * 990 + '"'
+    with pytest.raises(jinja2.exceptions.FilterArgumentError, match="1102 characters"):
+        render._yamlkey("é" * 275)  # 275 escapes of 4 characters (\xE9), plus the quotes

@@ -245,3 +245,25 @@ def _square_or_fail(offset: int, i: int) -> int:
     if i == 7:
         raise UserError(f"{i} is unlucky")
     return i * i + offset
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_files_written_while_others_render_are_put_back_when_one_fails(many: Path, jobs: str) -> None:
+    """Render writes each pair's files as soon as it is ready; a later failure restores them all."""
+    template = many / "charts/service/templates/configmap.yaml.j2"
+    template.write_text(template.read_text() + "# every pair changes\n")
+    bad = many / "environments/staging/apps/svc07.yaml"  # rendered late: after many pairs were written
+    bad.write_text(bad.read_text() + "replicas: many\n")
+    before = _tree(many)
+    proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
+    assert proc.returncode == 2
+    assert "environments/staging/apps/svc07.yaml" in proc.stderr
+    assert proc.stderr.endswith("input error(s); nothing was written\n"), proc.stderr
+    assert _tree(many) == before
+    bad.write_text(bad.read_text().replace("replicas: many\n", ""))
+    assert betcycle(many, "render", "--jobs", jobs).returncode == 0
+    assert betcycle(many, "render", "--check").stdout.startswith("render is up to date")

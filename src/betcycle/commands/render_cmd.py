@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -9,7 +10,7 @@ from typing import TextIO
 from betcycle.model.repo import Repo, load_repo
 from betcycle.render import engine as render
 from betcycle.render import parallel, transaction
-from betcycle.render.cache import RenderCache
+from betcycle.render.cache import PairOutput, RenderCache
 from betcycle.render.shard import Shard
 
 
@@ -29,9 +30,23 @@ class Options:
             Shard.parse(shard) if shard else None,
         )
 
-    def render(self, repo: Repo, envs: list[str], apps: list[str]) -> render.RenderResult:
+    def render(
+        self,
+        repo: Repo,
+        envs: list[str],
+        apps: list[str],
+        on_pair: Callable[[PairOutput], None] | None = None,
+    ) -> render.RenderResult:
         cache = RenderCache(enabled=self.cache)
-        return render.render(repo, envs or None, apps or None, jobs=self.jobs, cache=cache, shard=self.shard)
+        return render.render(
+            repo,
+            envs or None,
+            apps or None,
+            jobs=self.jobs,
+            cache=cache,
+            shard=self.shard,
+            on_pair=on_pair,
+        )
 
 
 def run(
@@ -53,10 +68,20 @@ def run(
             return _check(root, envs, apps, out, opts)
         try:
             repo = load_repo(root)
-            result = opts.render(repo, envs, apps)
         except KeyboardInterrupt:
             raise transaction.Interrupted("nothing was written") from None
-        changes = render.write(repo.root, result)  # all or nothing; Ctrl-C inside puts the files back
+        txn: transaction.Transaction | None = None
+        try:
+            # all or nothing: files are written while the rest still render (EagerWriter), and any failure
+            # or Ctrl-C puts back every file already written
+            with transaction.all_or_nothing(repo.root) as txn:
+                writer = render.EagerWriter(repo.root, txn)
+                result = opts.render(repo, envs, apps, on_pair=writer)
+                changes = render.write(repo.root, result, txn=txn, writer=writer)
+        except transaction.Interrupted:
+            if txn is not None and txn.changed:
+                raise
+            raise transaction.Interrupted("nothing was written") from None
         try:
             _report(repo.root, result, changes, out)
         except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,9 +207,7 @@ class OutputPaths:
         if stat.S_ISLNK(st.st_mode):
             raise symlink_error(self.root, Path(path))
         if not stat.S_ISDIR(st.st_mode):
-            raise UserError(
-                "is a file where the render needs a folder", path=rel, hint="move it away"
-            )
+            raise UserError("is a file where the render needs a folder", path=rel, hint="move it away")
         return _DIR
 
 
@@ -221,8 +219,11 @@ class Scan:
     other: list[str]
 
 
-def scan_owned(root: Path, rel_dir: str, header: str) -> Scan:
-    """Walk `rel_dir` without following links; a link or a special file anywhere in it is an error."""
+def scan_owned(root: Path, rel_dir: str, header: str, *, known: Collection[str] = ()) -> Scan:
+    """Walk `rel_dir` without following links; a link or a special file anywhere in it is an error.
+
+    Files in `known` are the caller's, already read and found to start with `header`: not opened again.
+    """
     check_no_links(root, rel_dir)
     out = Scan([], [])
     if not (root / rel_dir).is_dir():
@@ -248,6 +249,9 @@ def scan_owned(root: Path, rel_dir: str, header: str) -> Scan:
                         path=rel,
                         hint="remove it from the manifests folder",
                     )
+                if rel in known:
+                    out.generated.append(rel)
+                    continue
                 try:
                     with open(entry.path, encoding="utf-8") as fh:
                         first = fh.readline()

@@ -15,7 +15,7 @@ import os
 import re
 import stat
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -140,7 +140,13 @@ def _yamlkey(value: Any) -> str:
     """A mapping key: always one quoted scalar, whatever the text (`a: b`, a newline, `? x`...)."""
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise jinja2.exceptions.FilterArgumentError(f"yamlkey takes a string, not a {type(value).__name__}")
-    return yaml_string(str(value))
+    key = yaml_string(str(value))
+    if len(key) > _MAX_FLOW_KEY:  # YAML reads `key: value` only for keys up to 1024 characters
+        raise jinja2.exceptions.FilterArgumentError(
+            f"yamlkey: a key of {len(key)} characters (quoted) can't be a YAML key (YAML allows 1024); "
+            "emit the map with `| toyaml`"
+        )
+    return key
 
 
 def _toyaml(value: Any, indent: int = 0) -> str:
@@ -574,12 +580,14 @@ def render(
     jobs: int = 1,
     cache: RenderCache | None = None,
     shard: Shard | None = None,
+    on_pair: Callable[[PairOutput], None] | None = None,
 ) -> RenderResult:
     """Render the selected environments (all by default), narrowed to `app_names` if given.
 
     `app_names=[]` renders only the Argo CD objects of the environments. `jobs` > 1 renders the pairs in
     that many processes; `cache` skips pairs whose inputs are unchanged; `shard` takes one share of the
-    work (see shard.py). None of them changes a byte of the output.
+    work (see shard.py). None of them changes a byte of the output. `on_pair` is called with each pair's
+    output as soon as it is ready, until one fails (`EagerWriter` writes while the rest still render).
     """
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)
@@ -602,22 +610,27 @@ def render(
                 hit = cache.get(key)
                 if hit is not None and hit.env == env.name and hit.app == app:
                     outputs[(env.name, app)] = hit
+                    if on_pair is not None:
+                        on_pair(hit)
                     continue
                 pair_keys[(env.name, app)] = key
             todo.append((env.name, app))
     failed: dict[tuple[str, str], list[UserError]] = {}
     if todo:
         _compile_templates(repo, {repo.apps[a].chart for _, a in todo})  # once, before any fork
-    done = parallel.map_ordered(
+    done = parallel.iter_ordered(
         _render_unit, todo, state=repo, jobs=jobs, rebuild=functools.partial(_worker_repo, repo.root)
     )
-    for pair, got in zip(todo, done, strict=True):
-        if isinstance(got, PairOutput):
-            outputs[pair] = got
-            if cache is not None and pair in pair_keys:
-                cache.put(pair_keys[pair], got)
-        else:
-            failed[pair] = got.errors if isinstance(got, UserErrors) else [got]
+    with contextlib.closing(done):
+        for pair, got in zip(todo, done, strict=True):
+            if isinstance(got, PairOutput):
+                outputs[pair] = got
+                if cache is not None and pair in pair_keys:
+                    cache.put(pair_keys[pair], got)
+                if on_pair is not None and not failed:
+                    on_pair(got)
+            else:
+                failed[pair] = got.errors if isinstance(got, UserErrors) else [got]
     if cache is not None:
         cache.prune()
 
@@ -840,12 +853,16 @@ def _raise_all(errors: list[UserError]) -> None:
         raise UserErrors(list({str(e): e for e in errors}.values()))
 
 
-def compare(root: Path, result: RenderResult) -> list[FileChange]:
-    """What differs between the render and the files on disk (the --check report)."""
+def compare(root: Path, result: RenderResult, handled: Collection[str] = ()) -> list[FileChange]:
+    """What differs between the render and the files on disk (the --check report); files in `handled`
+    were already brought in line (EagerWriter) and are not read again."""
     changes = []
     errors: list[UserError] = []
     output_path = _output_paths(root)
+    same = set(handled)  # files whose text on disk is the render's: generated, no need to read again
     for rel, text in sorted(result.files.items()):
+        if rel in handled:
+            continue
         try:
             current = _current_text(output_path(rel), rel)
         except UserError as exc:
@@ -855,9 +872,11 @@ def compare(root: Path, result: RenderResult) -> list[FileChange]:
             changes.append(FileChange(rel, "missing"))
         elif current != text:
             changes.append(FileChange(rel, "stale"))
+        else:
+            same.add(rel)
     for d in _outermost(result.owned_dirs):
         try:
-            generated = _scan(root, result, d).generated
+            generated = _scan(root, result, d, same).generated
         except UserError as exc:
             errors.append(exc)
             continue
@@ -879,12 +898,12 @@ def _outermost(dirs: list[str]) -> list[str]:
     return out
 
 
-def _scan(root: Path, result: RenderResult, rel_dir: str) -> safepaths.Scan:
+def _scan(root: Path, result: RenderResult, rel_dir: str, known: Collection[str] = ()) -> safepaths.Scan:
     """The owned folder's files, scanned once per result: `write` changes only generated files, so what
-    `hand_written` reports afterwards is the same."""
+    `hand_written` reports afterwards is the same. Files in `known` hold the render's text (checked)."""
     key = (str(root), rel_dir)
     if key not in result.scans:
-        result.scans[key] = safepaths.scan_owned(root, rel_dir, HEADER_MARK)
+        result.scans[key] = safepaths.scan_owned(root, rel_dir, HEADER_MARK, known=known)
     return result.scans[key]
 
 
@@ -909,6 +928,7 @@ def _prepare(root: Path, changes: list[FileChange]) -> list[_Op]:
     ops: list[_Op] = []
     errors: list[UserError] = []
     output_path = _output_paths(root)
+    verdicts: dict[Path, UserError | None] = {}  # each folder judged once per pass
     for change in changes:
         try:
             path = output_path(change.path)
@@ -919,25 +939,30 @@ def _prepare(root: Path, changes: list[FileChange]) -> list[_Op]:
         except OSError as exc:
             errors.append(UserError(f"cannot read: {exc.strerror}", path=change.path))
             continue
-        folder = path.parent
-        while not os.path.lexists(folder):
-            folder = folder.parent
-        rel_folder = folder.relative_to(root).as_posix()
-        if not folder.is_dir():
-            errors.append(
-                UserError("is a file where the render needs a folder", path=rel_folder, hint="move it away")
-            )
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            errors.append(
-                UserError(
-                    "folder is not writable",
-                    path=rel_folder,
-                    hint=f"make it writable (chmod u+w {rel_folder}) and render again",
-                )
-            )
+        if path.parent not in verdicts:
+            verdicts[path.parent] = _folder_problem(root, path.parent)
+        problem = verdicts[path.parent]
+        if problem is not None:
+            errors.append(problem)
         ops.append(_Op(change, path, before))
     _raise_all(errors)
     return ops
+
+
+def _folder_problem(root: Path, folder: Path) -> UserError | None:
+    """Why a file can't be created in `folder` (or the nearest existing folder above it), if it can't."""
+    while not os.path.lexists(folder):
+        folder = folder.parent
+    rel_folder = folder.relative_to(root).as_posix()
+    if not folder.is_dir():
+        return UserError("is a file where the render needs a folder", path=rel_folder, hint="move it away")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return UserError(
+            "folder is not writable",
+            path=rel_folder,
+            hint=f"make it writable (chmod u+w {rel_folder}) and render again",
+        )
+    return None
 
 
 def _apply(root: Path, result: RenderResult, ops: list[_Op], txn: transaction.Transaction) -> None:
@@ -956,8 +981,61 @@ def _apply(root: Path, result: RenderResult, ops: list[_Op], txn: transaction.Tr
                     txn.rmdir(Path(folder))
 
 
+class EagerWriter:
+    """Writes each pair's files into a transaction as soon as the pair is rendered (`render(on_pair=)`),
+    so writing overlaps with the workers still rendering. The caller finishes with `write(...,
+    txn=writer.txn, writer=writer)` and rolls the transaction back on any failure, so a failed render
+    still leaves every file as it was. After the first path or permission error it only checks the
+    remaining pairs, so all such errors are reported together (`finish`)."""
+
+    def __init__(self, root: Path, txn: transaction.Transaction) -> None:
+        self.root = root
+        self.txn = txn
+        self.changes: list[FileChange] = []
+        self.handled: set[str] = set()
+        self.errors: list[UserError] = []
+        self._path = _output_paths(root)
+
+    def __call__(self, output: PairOutput) -> None:
+        changes: list[FileChange] = []
+        errors: list[UserError] = []
+        for rel, text in sorted(output.files.items()):
+            try:
+                current = _current_text(self._path(rel), rel)
+            except UserError as exc:
+                errors.append(exc)
+                continue
+            if current is None:
+                changes.append(FileChange(rel, "missing"))
+            elif current != text:
+                changes.append(FileChange(rel, "stale"))
+        try:
+            if errors:
+                _raise_all(errors)
+            ops = _prepare(self.root, changes)
+        except UserErrors as exc:
+            self.errors += exc.errors
+            return
+        except UserError as exc:
+            self.errors.append(exc)
+            return
+        if self.errors:
+            return  # reported with the others; nothing more is written
+        for op in ops:
+            self.txn.write(op.path, output.files[op.change.path], before=op.before)
+        self.changes += changes
+        self.handled |= set(output.files)
+
+    def finish(self) -> None:
+        _raise_all(self.errors)
+
+
 def write(
-    root: Path, result: RenderResult, *, txn: transaction.Transaction | None = None
+    root: Path,
+    result: RenderResult,
+    *,
+    txn: transaction.Transaction | None = None,
+    writer: EagerWriter | None = None,
 ) -> list[FileChange]:
     """Bring the files on disk in line with the render, all or nothing; returns the changes made.
 
@@ -966,13 +1044,17 @@ def write(
     the caller rolls back (a release edit undoes its values file too).
     """
     with transaction.lock(root, "betcycle render"):
-        changes = compare(root, result)
+        if writer is not None:
+            writer.finish()
+        changes = compare(root, result, writer.handled if writer is not None else ())
         ops = _prepare(root, changes)
         if txn is not None:
             _apply(root, result, ops, txn)
         else:
             with transaction.all_or_nothing(root) as own:
                 _apply(root, result, ops, own)
+    if writer is not None:
+        changes = sorted(writer.changes + changes, key=lambda c: c.path)
     return changes
 
 

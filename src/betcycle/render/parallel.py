@@ -13,10 +13,11 @@ stops the pool and leaves the files as they were.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -90,13 +91,33 @@ def map_ordered(
     rebuild: Callable[[], Any] | None = None,
     min_items: int = MIN_ITEMS,
 ) -> list[R | UserError | UserErrors]:
-    """`[fn(state, item) for item in items]`, each user error returned in its item's place.
+    """`[fn(state, item) for item in items]`, each user error returned in its item's place."""
+    with contextlib.closing(
+        iter_ordered(fn, items, state=state, jobs=jobs, rebuild=rebuild, min_items=min_items)
+    ) as results:
+        return list(results)
+
+
+def iter_ordered(
+    fn: Callable[[Any, T], R],
+    items: Sequence[T],
+    *,
+    state: Any,
+    jobs: int,
+    rebuild: Callable[[], Any] | None = None,
+    min_items: int = MIN_ITEMS,
+) -> Generator[R | UserError | UserErrors, None, None]:
+    """`fn(state, item)` for each item, yielded in the items' order as soon as each is ready (the caller
+    can use the first results while workers compute the rest); each user error in its item's place.
 
     `fn` must be a module-level function (workers find it by name). With `jobs <= 1`, or fewer than
     `min_items` items, everything runs in this process. Any other exception is a bug and propagates.
+    Closing the iterator early stops the pool.
     """
     if jobs <= 1 or len(items) < max(min_items, 2):
-        return [_call(fn, state, item) for item in items]
+        for item in items:
+            yield _call(fn, state, item)
+        return
     methods = multiprocessing.get_all_start_methods()
     ctx: multiprocessing.context.BaseContext
     if "fork" in methods:
@@ -104,19 +125,19 @@ def map_ordered(
         initargs: tuple[Any, ...] = (state, None, fn)
     else:  # pragma: no cover - no fork on this platform: workers rebuild the state themselves
         if rebuild is None:
-            return [_call(fn, state, item) for item in items]
+            for item in items:
+                yield _call(fn, state, item)
+            return
         ctx = multiprocessing.get_context("spawn")
         initargs = (None, rebuild, fn)
     workers = min(jobs, len(items))
     size = max(1, -(-len(items) // (workers * 4)))  # a few chunks per worker evens out uneven items
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=initargs)
+    finished = False
     try:
-        out: list[Any] = []
         for part in pool.map(_run, chunks):
-            out += part
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return out
+            yield from part
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=not finished)
