@@ -1,7 +1,9 @@
 """Render charts + merged values into plain manifests, then write them atomically or compare (--check).
 
-Templates run in Jinja2's sandbox with StrictUndefined. All (environment, app) pairs are rendered in memory
-first; nothing is written unless every one succeeds, and each file is replaced atomically.
+Templates run in Jinja2's sandbox with StrictUndefined. The (environment, app) pairs are rendered in a
+process pool (`--jobs`) or taken from the cache; the render command writes each pair's files as soon as it
+is ready (EagerWriter) inside one transaction, so any failure puts every file back. Each file is replaced
+atomically.
 """
 
 from __future__ import annotations
