@@ -201,8 +201,15 @@ def run(
         job = _EnvJob(repo, stages, declared, apps, strict, crds, policies, today, split, store)
         if store.enabled:
             job.fixed = _fixed_key(job, schema_dirs=[vendored_dir(root), schema_cache or default_cache_dir()])
+        # environments are big, uneven units: up to two per CPU, so 3 environments on 2 CPUs take 1.5
+        # environments' time instead of 2
+        workers = parallel.parse_jobs(jobs)
         done = parallel.map_ordered(
-            _validate_env, [e.name for e in selected], state=job, jobs=parallel.parse_jobs(jobs), min_items=2
+            _validate_env,
+            [e.name for e in selected],
+            state=job,
+            jobs=min(len(selected), 2 * workers) if workers > 1 else 1,
+            min_items=2,
         )
         report = SchemaReport()
         checked = 0

@@ -166,6 +166,10 @@ class Store:
         except OSError:
             pass  # a read-only or full cache folder only costs speed
 
+    def wrote(self) -> None:
+        """Entries were added (by worker processes): `prune` has work to look at."""
+        self._written += 1
+
     def prune(self) -> None:
         """Drop the least recently used entries once there are more than MAX_ENTRIES (only after this run
         added some)."""

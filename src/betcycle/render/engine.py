@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import traceback
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -210,9 +210,15 @@ def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = Fal
 def _yaml_safe_json(obj: Any, **kwargs: Any) -> str:
     """JSON (a YAML flow value) in printable ASCII: Jinja's `tojson` writes characters beyond the BMP as
     surrogate-pair escapes, which YAML readers refuse; here every non-ASCII character is one YAML escape."""
-    _check_json_keys(obj)
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    if not text.isascii() or _LONG_JSON_STRING.search(text):  # else no key can be too long: skip the walk
+        _check_json_keys(obj)
     return text if text.isascii() and "\x7f" not in text else _NON_ASCII.sub(_escape_char, text)
+
+
+#: a JSON string token of more than _MAX_FLOW_KEY characters with its quotes (in ASCII text, a key's token is
+#: exactly json.dumps(key), which _check_json_keys measures)
+_LONG_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.){999,}"')
 
 
 #: YAML 1.1/1.2 cap an implicit key (every key of a flow mapping such as JSON's) at 1024 characters
@@ -620,20 +626,25 @@ def render(
     failed: dict[tuple[str, str], list[UserError]] = {}
     if todo:
         _compile_templates(repo, {repo.apps[a].chart for _, a in todo})  # once, before any fork
+    units = [(e, a, pair_keys.get((e, a), "")) for e, a in todo]
     done = parallel.iter_ordered(
-        _render_unit, todo, state=repo, jobs=jobs, rebuild=functools.partial(_worker_repo, repo.root)
+        _render_unit,
+        units,
+        state=(repo, cache),
+        jobs=jobs,
+        rebuild=functools.partial(_worker_state, repo.root, cache),
     )
     with contextlib.closing(done):
         for pair, got in zip(todo, done, strict=True):
             if isinstance(got, PairOutput):
                 outputs[pair] = got
-                if cache is not None and pair in pair_keys:
-                    cache.put(pair_keys[pair], got)
                 if on_pair is not None and not failed:
                     on_pair(got)
             else:
                 failed[pair] = got.errors if isinstance(got, UserErrors) else [got]
     if cache is not None:
+        if pair_keys:
+            cache.wrote()  # by the workers
         cache.prune()
 
     result = RenderResult()
@@ -665,20 +676,26 @@ def render(
     return result
 
 
-def _render_unit(repo: Repo, pair: tuple[str, str]) -> PairOutput:
-    """One pair, in this process or a worker (a worker sends back texts only: parsing is cheaper than
-    pickling the objects)."""
-    output = render_app(repo, repo.envs[pair[0]], pair[1])
+def _render_unit(state: tuple[Repo, RenderCache | None], unit: tuple[str, str, str]) -> PairOutput:
+    """One pair, in this process or a worker, which also stores it in the cache under its key (so the
+    entries are written in parallel too) and sends back texts only (parsing is cheaper than pickling)."""
+    repo, cache = state
+    env, app, key = unit
+    output = render_app(repo, repo.envs[env], app)
+    if cache is not None and key:
+        cache.put(key, output)
     if parallel.in_worker():
         output.docs = None
     return output
 
 
-def _worker_repo(root: Path) -> Repo:  # pragma: no cover - only where workers can't fork
+def _worker_state(
+    root: Path, cache: RenderCache | None
+) -> tuple[Repo, RenderCache | None]:  # pragma: no cover - only where workers can't fork
     from betcycle.model.repo import load_repo
 
     limits.scope(limits.for_repository(root)).__enter__()  # for the worker's whole life
-    return load_repo(root)
+    return load_repo(root), cache
 
 
 def _loader(repo: Repo, chart: Chart) -> _SnapshotLoader:
@@ -855,27 +872,35 @@ def _raise_all(errors: list[UserError]) -> None:
         raise UserErrors(list({str(e): e for e in errors}.values()))
 
 
-def compare(root: Path, result: RenderResult, handled: Collection[str] = ()) -> list[FileChange]:
-    """What differs between the render and the files on disk (the --check report); files in `handled`
-    were already brought in line (EagerWriter) and are not read again."""
-    changes = []
-    errors: list[UserError] = []
-    output_path = _output_paths(root)
-    same = set(handled)  # files whose text on disk is the render's: generated, no need to read again
-    for rel, text in sorted(result.files.items()):
-        if rel in handled:
+def _file_states(
+    files: dict[str, str], output_path: Callable[[str], Path], skip: Collection[str], errors: list[UserError]
+) -> Iterator[tuple[str, str]]:
+    """(path, "missing" | "stale" | "same") of each rendered file against the disk, in path order; files
+    that can't be read as output (a link, a folder, a FIFO) go to `errors`."""
+    for rel, text in sorted(files.items()):
+        if rel in skip:
             continue
         try:
             current = _current_text(output_path(rel), rel)
         except UserError as exc:
             errors.append(exc)
             continue
-        if current is None:
-            changes.append(FileChange(rel, "missing"))
-        elif current != text:
-            changes.append(FileChange(rel, "stale"))
-        else:
+        yield rel, "missing" if current is None else "stale" if current != text else "same"
+
+
+def compare(root: Path, result: RenderResult, handled: Collection[str] = ()) -> list[FileChange]:
+    """What differs between the render and the files on disk (the --check report); files in `handled`
+    were already brought in line (EagerWriter) and are not read again."""
+    changes = []
+    errors: list[UserError] = []
+    output_path = _output_paths(root)
+    # files whose text on disk is the render's: generated, no need to read them again
+    same = set(handled)
+    for rel, state in _file_states(result.files, output_path, handled, errors):
+        if state == "same":
             same.add(rel)
+        else:
+            changes.append(FileChange(rel, state))
     for d in _outermost(result.owned_dirs):
         try:
             generated = _scan(root, result, d, same).generated
@@ -999,18 +1024,12 @@ class EagerWriter:
         self._path = _output_paths(root)
 
     def __call__(self, output: PairOutput) -> None:
-        changes: list[FileChange] = []
         errors: list[UserError] = []
-        for rel, text in sorted(output.files.items()):
-            try:
-                current = _current_text(self._path(rel), rel)
-            except UserError as exc:
-                errors.append(exc)
-                continue
-            if current is None:
-                changes.append(FileChange(rel, "missing"))
-            elif current != text:
-                changes.append(FileChange(rel, "stale"))
+        changes = [
+            FileChange(rel, state)
+            for rel, state in _file_states(output.files, self._path, (), errors)
+            if state != "same"
+        ]
         try:
             if errors:
                 _raise_all(errors)

@@ -114,20 +114,16 @@ def iter_ordered(
     `min_items` items, everything runs in this process. Any other exception is a bug and propagates.
     Closing the iterator early stops the pool.
     """
-    if jobs <= 1 or len(items) < max(min_items, 2):
-        for item in items:
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if jobs <= 1 or len(items) < max(min_items, 2) or (not fork and rebuild is None):
+        for item in items:  # in this process
             yield _call(fn, state, item)
         return
-    methods = multiprocessing.get_all_start_methods()
     ctx: multiprocessing.context.BaseContext
-    if "fork" in methods:
+    if fork:
         ctx = multiprocessing.get_context("fork")
         initargs: tuple[Any, ...] = (state, None, fn)
     else:  # pragma: no cover - no fork on this platform: workers rebuild the state themselves
-        if rebuild is None:
-            for item in items:
-                yield _call(fn, state, item)
-            return
         ctx = multiprocessing.get_context("spawn")
         initargs = (None, rebuild, fn)
     workers = min(jobs, len(items))
