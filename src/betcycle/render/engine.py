@@ -700,7 +700,8 @@ def _worker_state(
 
 def _loader(repo: Repo, chart: Chart) -> _SnapshotLoader:
     loader = _jinja_env(repo.root / chart.dir / "templates").loader
-    assert isinstance(loader, _SnapshotLoader)
+    if not isinstance(loader, _SnapshotLoader):  # pragma: no cover - _jinja_env makes nothing else
+        raise TypeError(f"unexpected template loader {loader!r}")
     return loader
 
 

@@ -71,7 +71,8 @@ def _init(state: Any, rebuild: Callable[[], Any] | None, fn: Callable[[Any, Any]
 
 
 def _run(items: Sequence[Any]) -> list[Any]:
-    assert _fn is not None
+    if _fn is None:  # pragma: no cover - _init runs first in every worker
+        raise RuntimeError("pool worker started without its function")
     return [_call(_fn, _state, item) for item in items]
 
 
