@@ -267,3 +267,15 @@ def test_files_written_while_others_render_are_put_back_when_one_fails(many: Pat
     bad.write_text(bad.read_text().replace("replicas: many\n", ""))
     assert betcycle(many, "render", "--jobs", jobs).returncode == 0
     assert betcycle(many, "render", "--check").stdout.startswith("render is up to date")
+
+
+def test_a_special_file_in_the_cache_is_not_read(many: Path, tmp_path: Path) -> None:
+    """A FIFO where an entry should be would block a read forever: it counts as a damaged entry."""
+    cache_dir = tmp_path / "cache"
+    expected = render.render(load_repo(many), cache=RenderCache(cache_dir)).files
+    entry = _entries(cache_dir)[0]
+    entry.unlink()
+    os.mkfifo(entry)
+    cache = RenderCache(cache_dir)
+    assert render.render(load_repo(many), cache=cache).files == expected
+    assert cache.rebuilt >= 1

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -138,8 +139,10 @@ class Store:
         """The entry's data, or None (missing, damaged: counted in `rebuilt`, and the caller redoes it)."""
         if not self.enabled:
             return None
+        path = self._path(key)
         try:
-            raw = self._path(key).read_bytes()
+            # a regular file only: a FIFO or device planted here would block or never end
+            raw = path.read_bytes() if stat.S_ISREG(os.lstat(path).st_mode) else b""
         except OSError:  # not there (or unreadable): do the work
             self.misses += 1
             return None

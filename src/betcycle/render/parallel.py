@@ -28,6 +28,8 @@ R = TypeVar("R")
 
 #: fewer items than this are not worth starting processes for
 MIN_ITEMS = 16
+#: `--jobs` beyond this many workers per CPU only costs memory (`--jobs 1000` must not fork 1000 processes)
+MAX_PER_CPU = 4
 
 _state: Any = None
 _fn: Callable[[Any, Any], Any] | None = None
@@ -127,7 +129,7 @@ def iter_ordered(
     else:  # pragma: no cover - no fork on this platform: workers rebuild the state themselves
         ctx = multiprocessing.get_context("spawn")
         initargs = (None, rebuild, fn)
-    workers = min(jobs, len(items))
+    workers = min(jobs, len(items), MAX_PER_CPU * default_jobs())
     size = max(1, -(-len(items) // (workers * 4)))  # a few chunks per worker evens out uneven items
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=initargs)
