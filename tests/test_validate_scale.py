@@ -219,3 +219,21 @@ def test_shards_prints_the_matrix(many: Path, cli) -> None:
     assert code == 0 and json.loads(out) == ["1/3", "2/3", "3/3"]  # hello + 8 copies
     code, _, err = cli("--root", many, "shards", "--max", "0")
     assert code == 2 and err.startswith("error: --apps-per-shard and --max must be at least 1")
+
+
+def test_files_are_parsed_in_the_pool_with_the_same_report(many: Path, tmp_path: Path) -> None:
+    """validate PATH… parses the files in worker processes: the same report, and the same first error."""
+    folder = tmp_path / "loose"
+    for env_dir in sorted(many.glob("environments/*/manifests")):
+        for f in sorted(env_dir.rglob("*.yaml")):
+            target = folder / env_dir.parent.name / f.relative_to(env_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f.read_text().split("\n", 3)[3])  # without the header: anyone's files
+    runs = [betcycle(many, "validate", "--format", "json", "--jobs", j, str(folder)) for j in ("1", "2")]
+    assert runs[0].returncode == runs[1].returncode
+    assert runs[0].stdout == runs[1].stdout and json.loads(runs[0].stdout)["summary"]["checked"] > 150
+    (folder / "dev/svc02/zz-bad.yaml").write_text("a: [1\n")
+    (folder / "prod/svc05/zz-bad.yaml").write_text("b: {\n")
+    bad = [betcycle(many, "validate", "--jobs", j, str(folder)) for j in ("1", "2")]
+    assert [b.returncode for b in bad] == [2, 2]
+    assert bad[0].stderr == bad[1].stderr and "dev/svc02/zz-bad.yaml" in bad[0].stderr

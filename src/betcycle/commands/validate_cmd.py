@@ -179,7 +179,7 @@ def run(
         paths = [p for p in paths if not _is_terraform(p)]
         if tf_paths and "policy" in stages:
             terraform = _terraform_files(root, tf_paths, cwd)
-        resources = manifests.load_paths(paths, cwd=cwd) if paths else []
+        resources = manifests.load_paths(paths, cwd=cwd, jobs=parallel.parse_jobs(jobs)) if paths else []
         # files of one environment of this repository are held to its rules: whatever they use must be in
         # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
         env_name = _environment_of(root, paths, cwd)

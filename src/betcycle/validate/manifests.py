@@ -9,10 +9,11 @@ from typing import TextIO
 
 import yaml
 
-from betcycle.errors import UserError
+from betcycle.errors import UserError, UserErrors
 from betcycle.model import limits
 from betcycle.model.resources import Resource
 from betcycle.model.yamlio import HEADER_MARK, load_all_with_lines, read_text
+from betcycle.render import parallel
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -125,25 +126,38 @@ def load_env_manifests(
     return out
 
 
-def load_paths(paths: list[str], *, cwd: Path, stdin: TextIO | None = None) -> list[Resource]:
-    """Files, folders (recursively) and `-` for standard input."""
-    out: list[Resource] = []
+def load_paths(paths: list[str], *, cwd: Path, stdin: TextIO | None = None, jobs: int = 1) -> list[Resource]:
+    """Files, folders (recursively) and `-` for standard input, in that order; the files are parsed in
+    `jobs` processes (the resources, and the first error, come out as with one)."""
+    units: list[tuple[str, str, str] | str] = []  # (file, display to read, display to parse) | stdin's text
     for raw in paths:
         if raw == "-":
-            out += parse(_read_stdin(stdin or sys.stdin), "<stdin>")
+            units.append(_read_stdin(stdin or sys.stdin))
             continue
         p = (cwd / raw) if not Path(raw).is_absolute() else Path(raw)
         if p.is_dir():
             found = files_under(p)
             if not found:
                 raise UserError("no .yaml, .yml or .json files in this folder", path=raw)
-            for f in found:
-                out += parse(read_text(f, str(f)), _display(f, cwd))
+            units += [(str(f), str(f), _display(f, cwd)) for f in found]
         elif p.exists():
-            out += parse(read_text(p, raw), raw)
+            units.append((str(p), raw, raw))
         else:
             raise UserError("no such file or folder", path=raw)
+    files = [u for u in units if isinstance(u, tuple)]
+    parsed = iter(parallel.map_ordered(_parse_file, files, state=None, jobs=jobs))
+    out: list[Resource] = []
+    for unit in units:
+        got = next(parsed) if isinstance(unit, tuple) else parse(unit, "<stdin>")
+        if isinstance(got, UserError | UserErrors):
+            raise got
+        out += got
     return out
+
+
+def _parse_file(_state: None, unit: tuple[str, str, str]) -> list[Resource]:
+    path, read_as, display = unit
+    return parse(read_text(Path(path), read_as), display)
 
 
 def _read_stdin(stream: TextIO) -> str:
