@@ -77,7 +77,7 @@ def run(
             with transaction.all_or_nothing(repo.root) as txn:
                 writer = render.EagerWriter(repo.root, txn)
                 result = opts.render(repo, envs, apps, on_pair=writer)
-                changes = render.write(repo.root, result, txn=txn, writer=writer)
+                changes = render.write(repo.root, result, writer=writer)
         except transaction.Interrupted:
             if txn is not None and txn.changed:
                 raise

@@ -229,7 +229,7 @@ def run(
         if policies is not None and split.owns(None):  # Terraform, and waivers that expired: once
             findings += policies.evaluate([], today=today, terraform=terraform or ())
         store.prune()
-        return _write(fmt, findings, out, checked, stages, report, policies, terraform, shard)
+        return _write(fmt, findings, out, checked, stages, report, policies, terraform, split.shard)
     report = (
         validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
     )
@@ -249,13 +249,13 @@ def _write(
     report: SchemaReport,
     policies: Any,
     terraform: list[TfResource] | None,
-    shard: str | None,
+    shard: Shard | None,
 ) -> int:
     extra: dict[str, Any] = {}
     if terraform is not None:  # the JSON summary counts the Terraform resources read
         extra["terraform"] = sum(1 for r in terraform if r.type != ROOT_TYPE)
     if shard:  # `betcycle findings merge` checks that every shard's report is there, once
-        extra["shard"] = str(Shard.parse(shard))
+        extra["shard"] = str(shard)
     findings = sort_findings(findings)
     formats.write(
         fmt,
@@ -364,13 +364,9 @@ def _validate_env(job: _EnvJob, env_name: str) -> _EnvResult:
         return _EnvResult([missing] if job.split.owns(env.name) else [], 0, SchemaReport())
     texts = manifests.env_manifest_texts(repo.root, env.manifests_dir)
     key = _env_key(job, env, texts) if job.cache.enabled else ""
-    if key:
-        cached = job.cache.get_json(key)
-        if cached is not None:
-            try:
-                return _EnvResult.from_json(cached)
-            except (KeyError, TypeError, ValueError):
-                job.cache.rebuilt += 1
+    cached: _EnvResult | None = job.cache.get_json(key, _EnvResult.from_json) if key else None
+    if cached is not None:
+        return cached
     result = _check_env(job, env, manifests.load_env_manifests(repo.root, env.name, env.manifests_dir, texts))
     if key:
         job.cache.put_json(key, result.to_json())

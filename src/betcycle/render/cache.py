@@ -1,6 +1,8 @@
-"""The incremental render cache: what one (environment, app) rendered to, keyed by everything it depends on.
+"""The incremental caches: what one (environment, app) rendered to (`RenderCache`), and what validating
+one environment found (`Store` under `validate/`, see commands/validate_cmd.py), each keyed by everything
+it depends on.
 
-An entry's key is the SHA-256 of every input the pair's render reads — betcycle.yaml, environment.yaml,
+A render entry's key is the SHA-256 of every input the pair's render reads — betcycle.yaml, environment.yaml,
 apps/<app>/app.yaml, environments/<env>/apps/<app>.yaml, every file of the app's chart — plus BetCycle's
 own code and the versions of the libraries that shape the output (Jinja2, PyYAML, yaml-rs). Any change to
 any of them is a different key, so an entry is never stale, only unused.
@@ -19,14 +21,17 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from betcycle import __version__
 from betcycle.model.yamlio import atomic_write
+
+T = TypeVar("T")
 
 #: bumped whenever the entry layout changes (old entries are then simply not found)
 FORMAT = 1
@@ -135,8 +140,10 @@ class Store:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def get_json(self, key: str) -> Any | None:
-        """The entry's data, or None (missing, damaged: counted in `rebuilt`, and the caller redoes it)."""
+    def get_json(self, key: str, decode: Callable[[Any], T] | None = None) -> T | Any | None:
+        """The entry's data (passed through `decode`), or None: missing, or damaged (a bad checksum, or data
+        `decode` refuses with ValueError/KeyError/TypeError/AttributeError), counted in `rebuilt`; the
+        caller then does the work again."""
         if not self.enabled:
             return None
         path = self._path(key)
@@ -147,6 +154,11 @@ class Store:
             self.misses += 1
             return None
         data = _decode(raw, key)
+        if data is not None and decode is not None:
+            try:
+                data = decode(data)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                data = None
         if data is None:
             self.rebuilt += 1
             self.misses += 1
@@ -196,16 +208,8 @@ class RenderCache(Store):
         super().__init__(directory if directory is not None else default_dir(), enabled=enabled)
 
     def get(self, key: str) -> PairOutput | None:
-        data = self.get_json(key)
-        if data is None:
-            return None
-        try:
-            return PairOutput.from_json(data)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.hits -= 1
-            self.misses += 1
-            self.rebuilt += 1
-            return None
+        output: PairOutput | None = self.get_json(key, PairOutput.from_json)
+        return output
 
     def put(self, key: str, output: PairOutput) -> None:
         self.put_json(key, output.to_json())

@@ -52,15 +52,12 @@ class RenderResult:
         self.owned_dirs: list[str] = []
         #: folders inside owned ones that another shard renders (`--shard`): not this run's to judge
         self.foreign_dirs: list[str] = []
-        #: every (environment, app) rendered, in order
-        self.pairs: list[PairOutput] = []
         self._segments: list[PairOutput | list[Resource]] = []
         self.scans: dict[tuple[str, str], safepaths.Scan] = {}
         self._resources: list[Resource] | None = []
 
     def add_pair(self, output: PairOutput) -> None:
         self.files.update(output.files)
-        self.pairs.append(output)
         self._segments.append(output)
         self._resources = None
 
@@ -1012,7 +1009,7 @@ def _apply(root: Path, result: RenderResult, ops: list[_Op], txn: transaction.Tr
 class EagerWriter:
     """Writes each pair's files into a transaction as soon as the pair is rendered (`render(on_pair=)`),
     so writing overlaps with the workers still rendering. The caller finishes with `write(...,
-    txn=writer.txn, writer=writer)` and rolls the transaction back on any failure, so a failed render
+    writer=writer)` and rolls the transaction back on any failure, so a failed render
     still leaves every file as it was. After the first path or permission error it only checks the
     remaining pairs, so all such errors are reported together (`finish`)."""
 
@@ -1063,8 +1060,11 @@ def write(
 
     Holds the repository's render lock. Every path is checked and every original read first; a failure (or
     Ctrl-C) part-way puts back what was already changed. With `txn`, the changes join that transaction and
-    the caller rolls back (a release edit undoes its values file too).
+    the caller rolls back (a release edit undoes its values file too). With an EagerWriter, the changes
+    join its transaction and include what it already wrote.
     """
+    if writer is not None:
+        txn = writer.txn
     with transaction.lock(root, "betcycle render"):
         if writer is not None:
             writer.finish()
