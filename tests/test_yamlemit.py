@@ -126,3 +126,13 @@ def test_unusual_documents_fall_back() -> None:
         with pytest.raises(yamlemit.Fallback):
             yamlemit.emit(doc, yamlio._YAML12_NOT_STR)
         assert yamlio.dump(doc) == yamlio.pyyaml_dump(doc)
+
+
+def test_the_string_caches_stay_bounded_and_never_change_a_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlemit, "_TEXTS_MAX", 8)
+    monkeypatch.setattr(yamlemit, "_TEXTS", {})
+    docs = [{f"k{i}": f"v{i}", "on": ["yes", f"x{i}", {"0755": "a: b"}]} for i in range(40)]
+    for doc in [*docs, *docs]:  # the second pass reads what the first left in the (emptied) caches
+        assert yamlemit.emit(doc, yamlio._YAML12_NOT_STR) == yamlio.pyyaml_dump(doc)
+    texts = yamlemit._TEXTS[yamlio._YAML12_NOT_STR]
+    assert 0 < len(texts.keys) <= 8 and 0 < len(texts.values) <= 8

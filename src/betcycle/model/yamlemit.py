@@ -105,56 +105,106 @@ def _scalar(value: Any, not_str: re.Pattern[str], indent: int) -> str:
     raise Fallback
 
 
-def _map(doc: dict[Any, Any], indent: int, out: list[str], not_str: re.Pattern[str], first: str) -> None:
+class _Texts:
+    """What the strings of one `not_str` pattern are written as: keys and values looked up in plain dicts
+    (cheaper than an lru_cache call, which hashes its arguments as a tuple); each dict is emptied when it
+    reaches _TEXTS_MAX entries, so memory stays bounded."""
+
+    __slots__ = ("keys", "not_str", "values")
+
+    def __init__(self, not_str: re.Pattern[str]) -> None:
+        self.not_str = not_str
+        self.keys: dict[str, str] = {}
+        self.values: dict[str, str] = {}
+
+    def key(self, key: str) -> str:
+        if len(self.keys) >= _TEXTS_MAX:
+            self.keys.clear()
+        text = self.keys[key] = _string(key, self.not_str, True)
+        return text
+
+    def value(self, value: str) -> str:
+        """A one-line string of at most 1,000 characters."""
+        if len(self.values) >= _TEXTS_MAX:
+            self.values.clear()
+        text = self.values[value] = _string(value, self.not_str, False)
+        return text
+
+
+_TEXTS_MAX = 65536
+_TEXTS: dict[re.Pattern[str], _Texts] = {}
+
+
+def _map(doc: dict[Any, Any], indent: int, out: list[str], texts: _Texts, first: str) -> None:
     pad = " " * indent
     lead = first
     append = out.append
+    keys = texts.keys
+    values = texts.values
     for key, value in doc.items():
         if type(key) is not str:
             raise Fallback
-        k = _string(key, not_str, True)  # positional: lru_cache keys on kwargs more slowly
-        if type(value) is str and "\n" not in value and len(value) <= 1000:  # most values: `_scalar`, inline
-            append(f"{lead}{k}: {_string(value, not_str, False)}\n")
+        k = keys.get(key) or texts.key(key)
+        if type(value) is str:  # most values: a short one-line string, inline
+            v = values.get(value)
+            if v is None:
+                if "\n" in value or len(value) > 1000:
+                    append(f"{lead}{k}: {_scalar(value, texts.not_str, indent + 2)}")
+                    lead = pad
+                    continue
+                v = texts.value(value)
+            append(f"{lead}{k}: {v}\n")
         elif isinstance(value, dict) and value:
-            out.append(f"{lead}{k}:\n")
-            _map(value, indent + 2, out, not_str, " " * (indent + 2))
+            append(f"{lead}{k}:\n")
+            _map(value, indent + 2, out, texts, " " * (indent + 2))
         elif isinstance(value, list) and value:
-            out.append(f"{lead}{k}:\n")
-            _seq(value, indent, out, not_str)
+            append(f"{lead}{k}:\n")
+            _seq(value, indent, out, texts)
         elif isinstance(value, dict):
-            out.append(f"{lead}{k}: {{}}\n")
+            append(f"{lead}{k}: {{}}\n")
         elif isinstance(value, list):
-            out.append(f"{lead}{k}: []\n")
+            append(f"{lead}{k}: []\n")
         else:
-            out.append(f"{lead}{k}: {_scalar(value, not_str, indent + 2)}")
+            append(f"{lead}{k}: {_scalar(value, texts.not_str, indent + 2)}")
         lead = pad
 
 
-def _seq(items: list[Any], indent: int, out: list[str], not_str: re.Pattern[str]) -> None:
+def _seq(items: list[Any], indent: int, out: list[str], texts: _Texts) -> None:
     pad = " " * indent
+    append = out.append
+    values = texts.values
     for item in items:
-        if type(item) is str and "\n" not in item and len(item) <= 1000:  # as in `_map`
-            out.append(f"{pad}- {_string(item, not_str, False)}\n")
+        if type(item) is str:  # as in `_map`
+            v = values.get(item)
+            if v is None:
+                if "\n" in item or len(item) > 1000:
+                    append(f"{pad}- {_scalar(item, texts.not_str, indent + 2)}")
+                    continue
+                v = texts.value(item)
+            append(f"{pad}- {v}\n")
         elif isinstance(item, dict) and item:
-            _map(item, indent + 2, out, not_str, f"{pad}- ")
+            _map(item, indent + 2, out, texts, f"{pad}- ")
         elif isinstance(item, list) and item:
             raise Fallback  # nested sequences: rare in manifests, PyYAML's layout is subtle
         elif isinstance(item, dict):
-            out.append(f"{pad}- {{}}\n")
+            append(f"{pad}- {{}}\n")
         elif isinstance(item, list):
-            out.append(f"{pad}- []\n")
+            append(f"{pad}- []\n")
         else:
-            out.append(f"{pad}- {_scalar(item, not_str, indent + 2)}")
+            append(f"{pad}- {_scalar(item, texts.not_str, indent + 2)}")
 
 
 def emit(doc: Any, not_str: re.Pattern[str]) -> str:
     """`doc` (a non-empty map or list) as block YAML, or Fallback. `not_str`: strings that must be
     single-quoted."""
+    texts = _TEXTS.get(not_str)
+    if texts is None:
+        texts = _TEXTS[not_str] = _Texts(not_str)
     out: list[str] = []
     if isinstance(doc, dict) and doc:
-        _map(doc, 0, out, not_str, "")
+        _map(doc, 0, out, texts, "")
     elif isinstance(doc, list) and doc:  # `toyaml` of a list (a PrometheusRule's groups)
-        _seq(doc, 0, out, not_str)
+        _seq(doc, 0, out, texts)
     else:
         raise Fallback
     return "".join(out)
