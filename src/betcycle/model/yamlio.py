@@ -200,7 +200,7 @@ _UNSAFE_WORD = (
 #: a quoted scalar on one line, skipped so the scan does not read its text as YAML (odd characters were
 #: looked for before). Never over several lines: a quote inside a block scalar's text could then hide the
 #: lines after the block scalar.
-_QUOTED = r"""'(?:[^'\r\n]|'')*'|"(?:[^"\\\r\n]|\\[^\r\n])*\""""
+_QUOTED = r"""'(?:[^'\r\n]++|'')*'|"(?:[^"\\\r\n]++|\\[^\r\n])*\""""
 #: what may follow where a plain scalar can start in block context (after a line break and indentation,
 #: or after `- `, `? `, `: `): a quoted scalar (`quoted`: skipped), an anchor, alias or tag (`node`: PyYAML
 #: checks what they expand to), a flow collection that is not empty (`flow`: `_flow_line_ok` reads it),

@@ -114,7 +114,12 @@ def yaml_string(text: str) -> str:
     """`text` as one double-quoted YAML scalar that reads back as exactly `text` (YAML 1.1 and 1.2)."""
     if _PLAIN_ASCII.fullmatch(text):
         return f'"{text}"'
+    if _PRINTABLE_ASCII.fullmatch(text):  # only quotes and backslashes to escape (JSON text): C-speed replace
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return '"' + _NOT_PLAIN.sub(_escape_char, text) + '"'
+
+
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 
 def _scalar_text(value: Any, filter_name: str) -> str:
@@ -208,18 +213,18 @@ def _yaml_safe_json(obj: Any, **kwargs: Any) -> str:
     """JSON (a YAML flow value) in printable ASCII: Jinja's `tojson` writes characters beyond the BMP as
     surrogate-pair escapes, which YAML readers refuse; here every non-ASCII character is one YAML escape."""
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
-    if not text.isascii() or _LONG_JSON_STRING.search(text):  # else no key can be too long: skip the walk
+    if not text.isascii() or len(text) > _MAX_FLOW_KEY:  # else no key can be too long: skip the walk
         _check_json_keys(obj)
     return text if text.isascii() and "\x7f" not in text else _NON_ASCII.sub(_escape_char, text)
 
 
-#: a JSON string token of more than _MAX_FLOW_KEY characters with its quotes (in ASCII text, a key's token is
-#: exactly json.dumps(key), which _check_json_keys measures)
-_LONG_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.){999,}"')
-
-
 #: YAML 1.1/1.2 cap an implicit key (every key of a flow mapping such as JSON's) at 1024 characters
 _MAX_FLOW_KEY = 1000
+
+
+#: a string key of at most this many characters is short enough whatever it holds (json.dumps writes a
+#: character as at most 12: a surrogate pair's two \uXXXX escapes)
+_SHORT_KEY = (_MAX_FLOW_KEY - 2) // 12
 
 
 def _check_json_keys(obj: Any) -> None:
@@ -228,7 +233,7 @@ def _check_json_keys(obj: Any) -> None:
         node = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
-                if len(json.dumps(key)) > _MAX_FLOW_KEY:
+                if (type(key) is not str or len(key) > _SHORT_KEY) and len(json.dumps(key)) > _MAX_FLOW_KEY:
                     raise jinja2.exceptions.FilterArgumentError(
                         f"tojson: a map key of {len(str(key))} characters can't be a YAML flow key "
                         f"(YAML allows 1024); emit the map with `| toyaml`"
