@@ -251,20 +251,29 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _late_bad_value(root: Path) -> Path:
+    """A value the chart's schema refuses, in the pair rendered last (after many pairs were written): the
+    repository still loads (a duplicate key would stop it before anything is rendered)."""
+    bad = root / "environments/staging/apps/svc07.yaml"
+    text = bad.read_text()
+    assert "replicas: 2\n" in text
+    bad.write_text(text.replace("replicas: 2\n", "replicas: many\n"))
+    return bad
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_files_written_while_others_render_are_put_back_when_one_fails(many: Path, jobs: str) -> None:
     """Render writes each pair's files as soon as it is ready; a later failure restores them all."""
     template = many / "charts/service/templates/configmap.yaml.j2"
     template.write_text(template.read_text() + "# every pair changes\n")
-    bad = many / "environments/staging/apps/svc07.yaml"  # rendered late: after many pairs were written
-    bad.write_text(bad.read_text() + "replicas: many\n")
+    bad = _late_bad_value(many)
     before = _tree(many)
     proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
     assert proc.returncode == 2
     assert "environments/staging/apps/svc07.yaml" in proc.stderr
     assert proc.stderr.endswith("input error(s); nothing was written\n"), proc.stderr
     assert _tree(many) == before
-    bad.write_text(bad.read_text().replace("replicas: many\n", ""))
+    bad.write_text(bad.read_text().replace("replicas: many", "replicas: 2"))
     assert betcycle(many, "render", "--jobs", jobs).returncode == 0
     assert betcycle(many, "render", "--check").stdout.startswith("render is up to date")
 
@@ -279,3 +288,45 @@ def test_a_special_file_in_the_cache_is_not_read(many: Path, tmp_path: Path) -> 
     cache = RenderCache(cache_dir)
     assert render.render(load_repo(many), cache=cache).files == expected
     assert cache.rebuilt >= 1
+
+
+def _folders(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_first_render_writes_new_folders_exactly_as_file_by_file(many: Path, jobs: str) -> None:
+    """Pairs whose folder is missing are written without looking up each file: the same bytes, modes and
+    report as pairs whose folder exists and whose files are missing one by one."""
+    expected = manifests(many)
+    assert expected
+    modes = {p: (many / p).stat().st_mode for p in expected}
+    for p in list(expected)[::2]:  # half the files missing (their folders exist): file by file
+        (many / p).unlink()
+    for folder in sorted({p.rsplit("/", 1)[0] for p in expected})[::3]:  # some whole pair folders gone
+        for f in (many / folder).iterdir():
+            f.unlink()
+        (many / folder).rmdir()
+    proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert manifests(many) == expected
+    assert {p: (many / p).stat().st_mode for p in expected} == modes
+    assert not [p for p in many.rglob(".*.tmp")]
+    assert betcycle(many, "render", "--check").stdout.startswith("render is up to date")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failed_first_render_removes_the_folders_it_made(many: Path, jobs: str) -> None:
+    for manifests_dir in many.glob("environments/*/manifests"):
+        for child in manifests_dir.iterdir():
+            if child.name != "argocd":
+                for f in child.iterdir():
+                    f.unlink()
+                child.rmdir()
+    _late_bad_value(many)
+    before, folders = _tree(many), _folders(many)
+    proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
+    assert proc.returncode == 2
+    assert proc.stderr.endswith("input error(s); nothing was written\n"), proc.stderr
+    assert _tree(many) == before
+    assert _folders(many) == folders

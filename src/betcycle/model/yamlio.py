@@ -553,36 +553,47 @@ def pyyaml_dump(doc: Any) -> str:
     )
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, new: bool = False) -> None:
     """Write via a temporary file in the same folder and rename, so readers never see half a file.
 
     The file keeps its permission bits (or gets `mode`); a new file gets 0666 less the umask (0644 usually),
-    as `open()` would give it, not tempfile's 0600.
+    as `open()` would give it, not tempfile's 0600. `new`: the caller knows the folder exists and the file
+    does not (a folder the render just created): nothing is looked up first.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if mode is None:
-        try:
-            st = os.stat(path)
-            mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
-        except FileNotFoundError:
-            mode = None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if not new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode is None:
+            try:
+                st = os.stat(path)
+                mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+            except FileNotFoundError:
+                mode = None
+    folder, name = os.path.split(os.fspath(path))
+    body = data.encode("utf-8") if isinstance(data, str) else data
     for _ in range(100):
-        # the name stays within the 255-character limit however long path.name is
-        tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(4)}.tmp"
+        # the name stays within the 255-character limit however long the file's name is
+        tmp = os.path.join(folder, f".{name[:200]}.{secrets.token_hex(4)}.tmp")
         try:
-            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
+            fd = os.open(tmp, _TMP_FLAGS, 0o666)  # the umask applies, as for any new file
             break
         except FileExistsError:  # pragma: no cover - 32 random bits collided
             continue
     else:  # pragma: no cover
-        raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        try:
             if mode is not None:
                 os.chmod(tmp, mode)
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            view = memoryview(body)
+            while view:  # os.write may write less than asked (a full disk says so with an error)
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise

@@ -1025,8 +1025,11 @@ class EagerWriter:
         self.handled: set[str] = set()
         self.errors: list[UserError] = []
         self._path = _output_paths(root)
+        self._verdicts: dict[Path, UserError | None] = {}  # folder above a new pair folder -> its problem
 
     def __call__(self, output: PairOutput) -> None:
+        if not self.errors and self._into_new_folder(output):
+            return
         errors: list[UserError] = []
         changes = [
             FileChange(rel, state)
@@ -1049,6 +1052,33 @@ class EagerWriter:
             self.txn.write(op.path, output.files[op.change.path], before=op.before)
         self.changes += changes
         self.handled |= set(output.files)
+
+    def _into_new_folder(self, output: PairOutput) -> bool:
+        """A pair whose folder does not exist yet (a first render, a new app): every file is new, so the
+        folder is created and its files written without looking each one up. False: it is not such a
+        pair (or something is wrong with it, which the file-by-file path then reports)."""
+        rels = sorted(output.files)
+        if not rels:
+            return False
+        folder_rel = rels[0].rpartition("/")[0]
+        try:
+            paths = [self._path(rel) for rel in rels]  # names and folders checked (each folder once)
+        except UserError:
+            return False
+        folder = paths[0].parent
+        if any(rel.rpartition("/")[0] != folder_rel for rel in rels) or os.path.lexists(folder):
+            return False
+        above = folder.parent
+        if above not in self._verdicts:
+            self._verdicts[above] = _folder_problem(self.root, above)
+        if self._verdicts[above] is not None:
+            return False
+        self.txn.mkdirs(folder)
+        for rel, path in zip(rels, paths, strict=True):
+            self.txn.create(path, output.files[rel], rel)
+        self.changes += [FileChange(rel, "missing") for rel in rels]
+        self.handled.update(rels)
+        return True
 
     def finish(self) -> None:
         _raise_all(self.errors)

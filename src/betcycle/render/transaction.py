@@ -53,6 +53,9 @@ class Snapshot:
         return cls(path.read_bytes(), stat.S_IMODE(st.st_mode))
 
 
+_ABSENT = Snapshot(None, None)
+
+
 @dataclass
 class _Step:
     op: str  # "file" (written or deleted; restore the snapshot) | "mkdir" | "rmdir"
@@ -93,6 +96,24 @@ class Transaction:
             step.done = True
         except OSError as exc:
             raise _os_error("cannot write", display, exc) from None
+
+    def create(self, path: Path, data: str | bytes, display: str) -> None:
+        """Write a file that does not exist into a folder that does (`mkdirs` made it in this transaction,
+        so nothing else can be there): nothing to snapshot or look up. `display`: its path for messages."""
+        step = _Step("file", path, display, _ABSENT)
+        self._steps.append(step)
+        try:
+            atomic_write(path, data, new=True)
+        except OSError as exc:
+            raise _os_error("cannot write", display, exc) from None
+        step.done = True
+
+    def mkdirs(self, folder: Path) -> None:
+        """Create `folder` and its missing parents (removed again by a rollback)."""
+        try:
+            self._mkdirs(folder)
+        except OSError as exc:
+            raise _os_error("cannot create the folder", self._display(folder), exc) from None
 
     def delete(self, path: Path, before: Snapshot | None = None) -> None:
         display = self._display(path)
