@@ -292,6 +292,14 @@ class _SnapshotLoader(jinja2.BaseLoader):
         return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=64)
+def _template_names(
+    root: Path, templates_dir: Path, templates: tuple[str, ...]
+) -> dict[str, tuple[Path, str]]:
+    """Each template of a chart (repository-relative) -> its path and its name in the chart's loader."""
+    return {rel: (root / rel, (root / rel).relative_to(templates_dir).as_posix()) for rel in templates}
+
+
 @cache
 def _jinja_env(templates_dir: Path) -> jinja2.Environment:
     env = sandbox.BoundedEnvironment(  # Jinja's sandbox, with bounded loops, calls, sizes and time
@@ -442,14 +450,14 @@ def render_app(repo: Repo, env: Environment, app_name: str) -> PairOutput:
     origin_map = origin_map_of(vals, origins)
     templates_dir = repo.root / chart.dir / "templates"
     jenv = _jinja_env(templates_dir)
+    names = _template_names(repo.root, templates_dir, tuple(chart.templates))
     files: dict[str, str] = {}
     resources: list[Resource] = []
     owners: dict[str, str] = {}
     errors: list[UserError] = []
     budget = sandbox.Budget(limits.current(), f"{env.name}/{app_name}")  # for all its templates
     for template_rel in chart.templates:
-        template_path = repo.root / template_rel
-        name = template_path.relative_to(templates_dir).as_posix()
+        template_path, name = names[template_rel]
         try:
             text = budget.render(jenv.get_template(name), ctx)
         except jinja2.TemplateSyntaxError as exc:

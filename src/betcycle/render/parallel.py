@@ -28,6 +28,8 @@ R = TypeVar("R")
 
 #: fewer items than this are not worth starting processes for
 MIN_ITEMS = 16
+#: the most items sent to a worker at once
+CHUNK_MAX = 16
 #: `--jobs` beyond this many workers per CPU only costs memory (`--jobs 1000` must not fork 1000 processes)
 MAX_PER_CPU = 4
 
@@ -130,7 +132,9 @@ def iter_ordered(
         ctx = multiprocessing.get_context("spawn")
         initargs = (None, rebuild, fn)
     workers = min(jobs, len(items), MAX_PER_CPU * default_jobs())
-    size = max(1, -(-len(items) // (workers * 4)))  # a few chunks per worker evens out uneven items
+    # a few chunks per worker evens out uneven items; small ones stream: the caller starts on the first
+    # results (render writes them) while the workers go on, and waits little for the last one
+    size = max(1, min(-(-len(items) // (workers * 4)), CHUNK_MAX))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=initargs)
     finished = False

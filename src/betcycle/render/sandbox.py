@@ -194,6 +194,16 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
         return checked
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`values.image.tag`: for a plain dict whose type has no such attribute, the item itself (what the
+        sandbox's getattr returns after its failed attribute lookup, without raising and catching that)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):  # an unhashable or missing key: the sandbox says undefined
+                pass
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _budget()
         budget.step()
@@ -218,6 +228,10 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
         result = super().call_binop(context, operator, left, right)
         budget.check_size(_size(result))
         return result
+
+
+#: what `getattr(a_dict, name)` finds on the type (methods, dunders): the sandbox decides about those
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def _is_int(value: Any) -> bool:
