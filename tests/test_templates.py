@@ -57,7 +57,8 @@ def copy_in(dest: Path, *parts: str) -> None:
         if target.is_dir():
             shutil.rmtree(target)
         if src.is_dir():
-            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+            # tools' caches a local run leaves in a service's folder are not part of it
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]", ".*_cache"))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
