@@ -157,3 +157,19 @@ def test_merge_is_linear_in_the_size_of_the_values() -> None:
     small, large = comparisons(500), comparisons(2000)
     assert large <= 4 * small + 100  # 4x the keys, at most ~4x the work (quadratic would be 16x)
     assert large <= 20 * 2000  # a dozen comparisons per key (dict and tuple lookups), not one per origin
+
+
+def test_a_first_layer_merged_again_gives_a_fresh_copy_with_the_same_origins() -> None:
+    """The first layer (a chart's defaults) is merged once per process: later merges copy it, so what one
+    caller does with its result never reaches another's, and the origins are those of a merge from scratch."""
+    chart = layer("chart", {"a": {"x": 1, "l": [1, {"y": 2}]}, "gone": None}, {("a",): 3, ("a", "x"): 4})
+    first, first_origins = merge([chart, layer("app", {"a": {"x": 5}})])
+    first["a"]["l"][1]["y"] = "changed by the first caller"
+    first["a"]["l"].append("more")
+    second, second_origins = merge([chart, layer("env", {"b": 1})])
+    assert second == {"a": {"x": 1, "l": [1, {"y": 2}]}, "b": 1}
+    assert chart.values == {"a": {"x": 1, "l": [1, {"y": 2}]}, "gone": None}
+    assert second_origins[("a", "x")] == ("chart", 4) and first_origins[("a", "x")] == ("app", None)
+    # a new layer object with other values under the same file name is merged afresh
+    other = layer("chart", {"a": {"x": 9}})
+    assert merge([other])[0] == {"a": {"x": 9}}

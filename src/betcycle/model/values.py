@@ -86,12 +86,36 @@ def _copy(value: Any) -> Any:
 
 
 def merge(layers: list[Layer]) -> tuple[dict[str, Any], Origins]:
-    """Merge layers in order (later wins) and return the values with the origin of every path."""
-    result: dict[str, Any] = {}
-    origins: Origins = {}
-    for layer in layers:
+    """Merge layers in order (later wins) and return the values with the origin of every path.
+
+    Layers are read, never changed. The first one (a chart's defaults, the same for every app of the chart)
+    is merged once and copied after that."""
+    if not layers:
+        return {}, {}
+    first = _first_layer(layers[0])
+    result: dict[str, Any] = _copy(first[0])
+    origins: Origins = dict(first[1])
+    for layer in layers[1:]:
         _merge_into(result, layer.values, (), layer, origins)
     return result, origins
+
+
+#: the first layers merged so far: (file, id of values, id of lines) -> (values, lines, result, origins); the
+#: layer's own objects are kept (and compared by identity), so an id can't be reused by another object
+_FIRST: dict[tuple[str, int, int], tuple[Mapping[str, Any], LineMap, dict[str, Any], Origins]] = {}
+
+
+def _first_layer(layer: Layer) -> tuple[dict[str, Any], Origins]:
+    key = (layer.file, id(layer.values), id(layer.lines))
+    hit = _FIRST.get(key)
+    if hit is None or hit[0] is not layer.values or hit[1] is not layer.lines:
+        result: dict[str, Any] = {}
+        origins: Origins = {}
+        _merge_into(result, layer.values, (), layer, origins)
+        if len(_FIRST) >= 64:  # a few charts per repository: only a long-lived process gets here
+            _FIRST.clear()
+        hit = _FIRST[key] = (layer.values, layer.lines, result, origins)
+    return hit[2], hit[3]
 
 
 def locate(origins: Origins, key: PathKey, fallback: str) -> tuple[str, int | None]:

@@ -369,8 +369,13 @@ def origin_map_of(vals: dict[str, Any], origins: values.Origins) -> dict[str, tu
         except (KeyError, IndexError, TypeError):
             continue
         if not isinstance(v, dict | list):
-            out[json_path(key)] = (file, line, v)
+            out[_json_path(key)] = (file, line, v)
     return out
+
+
+@functools.lru_cache(maxsize=65536)  # the same value paths in every app of a chart
+def _json_path(key: tuple[str | int, ...]) -> str:
+    return json_path(key)
 
 
 def _header(template: str, sources: list[str]) -> str:
