@@ -301,14 +301,20 @@ def test_a_first_render_writes_new_folders_exactly_as_file_by_file(many: Path, j
     expected = manifests(many)
     assert expected
     modes = {p: (many / p).stat().st_mode for p in expected}
-    for p in list(expected)[::2]:  # half the files missing (their folders exist): file by file
+    removed = set(list(expected)[::2])
+    for p in removed:  # half the files missing (their folders exist): file by file
         (many / p).unlink()
-    for folder in sorted({p.rsplit("/", 1)[0] for p in expected})[::3]:  # some whole pair folders gone
+    # some whole pair folders gone, and an environment's Argo CD folder (written after the pairs)
+    gone = [*sorted({p.rsplit("/", 1)[0] for p in expected})[::3], "environments/dev/manifests/argocd"]
+    for folder in sorted(set(gone)):
         for f in (many / folder).iterdir():
+            removed.add(f.relative_to(many).as_posix())
             f.unlink()
         (many / folder).rmdir()
     proc = betcycle(many, "render", "--jobs", jobs, "--no-cache")
     assert proc.returncode == 0, proc.stderr
+    assert {line.removeprefix("created: ") for line in proc.stdout.splitlines()[:-1]} == removed
+    assert f": {len(removed)} created, 0 updated, 0 deleted," in proc.stdout.splitlines()[-1]
     assert manifests(many) == expected
     assert {p: (many / p).stat().st_mode for p in expected} == modes
     assert not [p for p in many.rglob(".*.tmp")]

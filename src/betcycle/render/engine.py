@@ -1009,19 +1009,30 @@ def _folder_problem(root: Path, folder: Path) -> UserError | None:
 
 
 def _apply(root: Path, result: RenderResult, ops: list[_Op], txn: transaction.Transaction) -> None:
+    fresh: dict[Path, bool] = {}  # folder -> it did not exist (made here, so its files are all new)
     for op in ops:
-        if op.change.state != "extra":
+        if op.change.state == "extra":
+            continue
+        folder = op.path.parent
+        if op.before.data is None and folder not in fresh:
+            fresh[folder] = not os.path.lexists(folder)
+            if fresh[folder]:
+                txn.mkdirs(folder)
+        if op.before.data is None and fresh[folder]:
+            txn.create(op.path, result.files[op.change.path], op.change.path)
+        else:
             txn.write(op.path, result.files[op.change.path], before=op.before)
     for op in ops:
         if op.change.state == "extra":
             txn.delete(op.path, before=op.before)
-    # remove folders emptied by deletions (removed apps); no links below them (compare checked)
-    for d in result.owned_dirs:
+    # remove folders emptied by deletions (removed apps); no links below them (compare checked); a folder
+    # inside another is walked with it
+    for d in _outermost(result.owned_dirs):
         base = root / d
         if base.is_dir() and not base.is_symlink():
-            for folder, _, _ in os.walk(base, topdown=False):
-                if not any(Path(folder).iterdir()):
-                    txn.rmdir(Path(folder))
+            for walked, _, _ in os.walk(base, topdown=False):
+                if not any(Path(walked).iterdir()):
+                    txn.rmdir(Path(walked))
 
 
 class EagerWriter:
