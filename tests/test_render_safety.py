@@ -432,3 +432,39 @@ def test_diff_reports_a_linked_template_once_and_never_its_target(
     assert code == 2
     assert err.count("is a symbolic link to") == 1, "one error, not one per environment"
     assert err.endswith("1 input error(s)\n") and "hunter2" not in out + err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "socket"])
+def test_something_else_where_a_rendered_file_goes_is_refused_without_blocking(
+    example: Path, cli, kind: str
+) -> None:
+    """A rendered file's path is opened without following links and without blocking (a FIFO there would
+    wait for a writer forever), then refused unless it is a regular file."""
+    rel = f"{DEV}/deployment-hello.yaml"
+    (example / rel).unlink()
+    if kind == "fifo":
+        os.mkfifo(example / rel)
+    elif kind == "folder":
+        (example / rel).mkdir()
+    else:
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as sock:  # a relative name: a socket's path may be short only
+            cwd = os.getcwd()
+            os.chdir(example / DEV)
+            try:
+                sock.bind("deployment-hello.yaml")
+            finally:
+                os.chdir(cwd)
+    for args in (["render", "--check"], ["render"]):
+        code, _, err = cli("--root", example, *args)
+        assert code == 2, err
+        expected = "is a folder where the render writes" if kind == "folder" else "is not a regular file"
+        assert err.startswith(f"error: {rel}: {expected}"), err
+
+
+def test_a_rendered_file_saved_with_crlf_line_ends_reads_as_up_to_date(example: Path, cli) -> None:
+    path = example / DEV / "deployment-hello.yaml"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out, err = cli("--root", example, "render", "--check")
+    assert code == 0 and out.startswith("render is up to date"), (out, err)

@@ -148,6 +148,21 @@ class OutputPaths:
 
     def __call__(self, rel: str, inside: str) -> Path:
         """`root/rel`, inside `root/inside`, no component a symbolic link (else a UserError)."""
+        path, folder_exists = self.resolve(rel, inside)
+        if folder_exists:  # else the file can't be there either
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                pass
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise symlink_error(self.root, Path(path))
+        return Path(path)
+
+    def resolve(self, rel: str, inside: str) -> tuple[str, bool]:
+        """`root/rel` as text, inside `root/inside`, no folder on the way a symbolic link (else a UserError),
+        and whether its folder exists. The file itself is not looked at: a caller that opens it refuses a
+        link there with O_NOFOLLOW (`read_output`)."""
         folder, _, name = rel.rpartition("/")
         if self._inside.get(folder) != inside:
             # the shape of rel once per folder: every path through here shares the folder's (checked) parts
@@ -161,16 +176,7 @@ class OutputPaths:
             self._check_folder(folder, inside)
         elif name in ("", ".", "..") or "\\" in name or "\0" in name:
             raise UserError(f"refusing to write outside {inside}/", path=rel)
-        path = f"{self._root}/{rel}"
-        if self._folders[folder] is _DIR:  # else the file can't be there either
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                pass
-            else:
-                if stat.S_ISLNK(st.st_mode):
-                    raise symlink_error(self.root, Path(path))
-        return Path(path)
+        return f"{self._root}/{rel}", self._folders[folder] is _DIR
 
     def _check_folder(self, folder: str, inside: str) -> None:
         """Every folder from the root down to `folder` is a real folder (or missing, with all below it)."""

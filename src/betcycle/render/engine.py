@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -852,35 +853,71 @@ def _owned(path: str, owned_dirs: list[str]) -> bool:
     return any(path.startswith(d + "/") for d in owned_dirs)
 
 
-def _output_paths(root: Path) -> Callable[[str], Path]:
-    """`root/rel` for rendered files: inside their environment's manifests folder, no link on the way
-    (each folder checked once per pass: make one per pass over the files)."""
-    check = safepaths.OutputPaths(root)
+class _Outputs:
+    """Rendered files under `root`: inside their environment's manifests folder, no link on the way (each
+    folder checked once per pass: make one per pass over the files)."""
 
-    def path(rel: str) -> Path:
-        return check(rel, "/".join(rel.split("/")[:3]))
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._check = safepaths.OutputPaths(root)
 
-    return path
+    def __call__(self, rel: str) -> Path:
+        return self._check(rel, _inside(rel))
+
+    def text(self, rel: str) -> str | None:
+        """The text of an existing output file (None: there is none); a link, a folder or anything but a
+        regular file is refused (opened with O_NOFOLLOW, looked at with fstat: no lookups before)."""
+        path, folder_exists = self._check.resolve(rel, _inside(rel))
+        if not folder_exists:
+            return None
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW: the file is a symbolic link
+                raise safepaths.symlink_error(self.root, Path(path)) from None
+            if exc.errno == errno.ENXIO:  # a socket
+                raise _not_regular(rel) from None
+            raise UserError(f"cannot read: {exc.strerror}", path=rel) from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise UserError(
+                    "is a folder where the render writes a file",
+                    path=rel,
+                    hint="move the folder out of manifests/",
+                )
+            if not stat.S_ISREG(st.st_mode):
+                raise _not_regular(rel)
+            chunks = []
+            while chunk := os.read(fd, max(st.st_size + 1, 65536)):
+                chunks.append(chunk)
+        except OSError as exc:
+            raise UserError(f"cannot read: {exc.strerror}", path=rel) from None
+        finally:
+            os.close(fd)
+        try:
+            text = b"".join(chunks).decode("utf-8")
+        except UnicodeDecodeError:
+            return ""  # not what the render writes, so it is stale
+        # read as text files are (universal newlines): a file saved with CRLF line ends reads the same
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _current_text(path: Path, rel: str) -> str | None:
-    """The text of an existing output file (None: there is none); anything but a regular file is refused."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if stat.S_ISDIR(st.st_mode):
-        raise UserError(
-            "is a folder where the render writes a file", path=rel, hint="move the folder out of manifests/"
-        )
-    if not stat.S_ISREG(st.st_mode):
-        raise UserError("is not a regular file (a FIFO, socket or device)", path=rel, hint="remove it")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return ""  # not what the render writes, so it is stale
-    except OSError as exc:
-        raise UserError(f"cannot read: {exc.strerror}", path=rel) from None
+#: O_NONBLOCK: a FIFO planted there must not block the open (fstat then refuses it)
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+)
+
+
+def _inside(rel: str) -> str:
+    """The environment's manifests folder of a rendered file (environments/ENV/manifests)."""
+    return "/".join(rel.split("/")[:3])
+
+
+def _not_regular(rel: str) -> UserError:
+    return UserError("is not a regular file (a FIFO, socket or device)", path=rel, hint="remove it")
 
 
 def _raise_all(errors: list[UserError]) -> None:
@@ -889,7 +926,7 @@ def _raise_all(errors: list[UserError]) -> None:
 
 
 def _file_states(
-    files: dict[str, str], output_path: Callable[[str], Path], skip: Collection[str], errors: list[UserError]
+    files: dict[str, str], outputs: _Outputs, skip: Collection[str], errors: list[UserError]
 ) -> Iterator[tuple[str, str]]:
     """(path, "missing" | "stale" | "same") of each rendered file against the disk, in path order; files
     that can't be read as output (a link, a folder, a FIFO) go to `errors`."""
@@ -897,7 +934,7 @@ def _file_states(
         if rel in skip:
             continue
         try:
-            current = _current_text(output_path(rel), rel)
+            current = outputs.text(rel)
         except UserError as exc:
             errors.append(exc)
             continue
@@ -909,7 +946,7 @@ def compare(root: Path, result: RenderResult, handled: Collection[str] = ()) -> 
     were already brought in line (EagerWriter) and are not read again."""
     changes = []
     errors: list[UserError] = []
-    output_path = _output_paths(root)
+    output_path = _Outputs(root)
     # files whose text on disk is the render's: generated, no need to read them again
     same = set(handled)
     for rel, state in _file_states(result.files, output_path, handled, errors):
@@ -970,7 +1007,7 @@ def _prepare(root: Path, changes: list[FileChange]) -> list[_Op]:
     any file is touched: a read-only environment folder stops the run before another one is written."""
     ops: list[_Op] = []
     errors: list[UserError] = []
-    output_path = _output_paths(root)
+    output_path = _Outputs(root)
     verdicts: dict[Path, UserError | None] = {}  # each folder judged once per pass
     for change in changes:
         try:
@@ -1048,7 +1085,7 @@ class EagerWriter:
         self.changes: list[FileChange] = []
         self.handled: set[str] = set()
         self.errors: list[UserError] = []
-        self._path = _output_paths(root)
+        self._path = _Outputs(root)
         self._verdicts: dict[Path, UserError | None] = {}  # folder above a new pair folder -> its problem
 
     def __call__(self, output: PairOutput) -> None:
