@@ -80,6 +80,10 @@ def test_a_cached_render_is_the_render(many: Path, tmp_path: Path) -> None:
     assert render.compare(many, second) == []
 
 
+def _resigned(body: bytes) -> bytes:
+    return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
 def _entries(cache_dir: Path) -> list[Path]:
     return sorted(cache_dir.rglob("*.json"))
 
@@ -92,6 +96,10 @@ def _entries(cache_dir: Path) -> list[Path]:
         lambda b: b"",  # empty
         lambda b: b"\xff\xfe not json",
         lambda b: b.split(b"\n", 1)[0] + b"\n{}",  # a checksum line and nothing it matches
+        # signed again after the change (only the checksum's own check can't see these)
+        lambda b: _resigned(b.split(b"\n", 1)[1][:-1]),  # the last text one byte short of its size
+        lambda b: _resigned(b.split(b"\n", 1)[1].replace(b'"blobs":[', b'"blobs":[1,', 1)),  # one too many
+        lambda b: _resigned(b.split(b"\n", 1)[1] + b"\xff"),  # bytes past the texts
     ],
 )
 def test_a_damaged_entry_is_rebuilt_never_trusted(many: Path, tmp_path: Path, damage) -> None:

@@ -34,7 +34,7 @@ from betcycle.model.yamlio import atomic_write
 T = TypeVar("T")
 
 #: bumped whenever the entry layout changes (old entries are then simply not found)
-FORMAT = 1
+FORMAT = 2  # 2: file texts as raw bytes after the JSON header line
 #: entries kept before the oldest (by modification time) are pruned
 MAX_ENTRIES = 20_000
 #: the environment variable that moves the cache (the render cache uses its `render/` subfolder)
@@ -168,11 +168,16 @@ class Store:
             os.utime(self._path(key))
         return data
 
-    def put_json(self, key: str, data: Any) -> None:
+    def put_json(self, key: str, data: Any, blobs: list[bytes] | None = None) -> None:
+        """Store `data` (JSON) under `key`; `blobs` (bytes, e.g. file texts) go after the JSON line as they are,
+        not as JSON strings (no escaping to write or read), and come back as `data["blobs"]`."""
         if not self.enabled:
             return
-        body = json.dumps({"key": key, "data": data}, separators=(",", ":"))
-        text = hashlib.sha256(body.encode()).hexdigest() + "\n" + body
+        entry: dict[str, Any] = {"key": key, "data": data}
+        if blobs is not None:
+            entry["blobs"] = [len(b) for b in blobs]
+        body = json.dumps(entry, separators=(",", ":")).encode() + b"\n" + b"".join(blobs or ())
+        text = hashlib.sha256(body).hexdigest().encode() + b"\n" + body
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -208,22 +213,52 @@ class RenderCache(Store):
         super().__init__(directory if directory is not None else default_dir(), enabled=enabled)
 
     def get(self, key: str) -> PairOutput | None:
-        output: PairOutput | None = self.get_json(key, PairOutput.from_json)
+        output: PairOutput | None = self.get_json(key, _pair_from_entry)
         return output
 
     def put(self, key: str, output: PairOutput) -> None:
-        self.put_json(key, output.to_json())
+        data = output.to_json()
+        files = data.pop("files")
+        data["files"] = list(files)  # names; their texts are the blobs, in the same order
+        self.put_json(key, data, [text.encode() for text in files.values()])
+
+
+def _pair_from_entry(data: Any) -> PairOutput:
+    names, blobs = data["files"], data["blobs"]
+    if not isinstance(names, list) or len(names) != len(blobs) or not all(isinstance(n, str) for n in names):
+        raise ValueError("files")
+    try:
+        texts = [b.decode() for b in blobs]
+    except UnicodeDecodeError:
+        raise ValueError("files") from None
+    return PairOutput.from_json({**data, "files": dict(zip(names, texts, strict=True))})
 
 
 def _decode(raw: bytes, key: str) -> Any | None:
-    """The entry's data, or None when it is damaged (wrong checksum, not JSON, another key's)."""
+    """The entry's data, or None when it is damaged (wrong checksum, not JSON, another key's, blobs that
+    don't add up)."""
     digest, sep, body = raw.partition(b"\n")
     if not sep or hashlib.sha256(body).hexdigest().encode() != digest:
         return None
+    header, sep, rest = body.partition(b"\n")
     try:
-        entry = json.loads(body)
+        entry = json.loads(header)
     except ValueError:
         return None
-    if not isinstance(entry, dict) or entry.get("key") != key or "data" not in entry:
+    if not sep or not isinstance(entry, dict) or entry.get("key") != key or "data" not in entry:
         return None
-    return entry["data"]
+    sizes = entry.get("blobs")
+    if sizes is None:
+        return entry["data"] if not rest else None
+    if (
+        not isinstance(sizes, list)
+        or not all(type(n) is int and n >= 0 for n in sizes)
+        or sum(sizes) != len(rest)
+        or not isinstance(entry["data"], dict)
+    ):
+        return None
+    blobs, at = [], 0
+    for n in sizes:
+        blobs.append(rest[at : at + n])
+        at += n
+    return {**entry["data"], "blobs": blobs}
