@@ -219,6 +219,8 @@ def compute(
     masked: list[tuple[ObjectChange, Doc, Doc]] = []
     for key in sorted(old_by.keys() | new_by.keys()):
         old_res, new_res = old_by.get(key), new_by.get(key)
+        if old_res is not None and new_res is not None and old_res.doc == new_res.doc:
+            continue  # the same object: masked the same too (most of a selective diff's Argo CD objects)
         old = masker.mask(old_res.doc) if old_res else None
         new = masker.mask(new_res.doc) if new_res else None
         if old is not None and new is not None and _canon(old) == _canon(new):
