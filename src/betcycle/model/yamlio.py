@@ -198,8 +198,8 @@ _UNSAFE_WORD = (
     r"|(?:[yY](?:[eE][sS])?|[nN][oO]?|[oO](?:[nN]|[fF][fF])|=|<<)(?=[ \t]*(?:[\r\n,\[\]{}:#]|$)))"
 )
 #: a quoted scalar on one line, skipped so the scan does not read its text as YAML (odd characters were
-#: looked for before). Never over several lines: a quote inside a block scalar's text could then hide the
-#: lines after the block scalar.
+#: looked for before). One over several lines is `open`: `_multiline_quoted` checks its lines (a quote
+#: inside a block scalar's text must not hide the lines after the block scalar).
 _QUOTED = r"""'(?:[^'\r\n]++|'')*'|"(?:[^"\\\r\n]++|\\[^\r\n])*\""""
 #: what may follow where a plain scalar can start in block context (after a line break and indentation,
 #: or after `- `, `? `, `: `): a quoted scalar (`quoted`: skipped), an anchor, alias or tag (`node`: PyYAML
@@ -209,7 +209,8 @@ _AFTER_START = (
     r"(?=[-+._0-9yYnNoO=<'\"&*!\[{])"  # a cheap first test: most scalars start with none of these
     rf"(?:(?P<quoted>{_QUOTED})|(?P<node>[&*!])"
     r"|(?P<flow>[\[{])(?![ \t]*[\]}][ \t]*(?:#[^\n]*)?\r?$)"
-    rf"|{_UNSAFE_WORD})"
+    rf"|{_UNSAFE_WORD}"
+    r"|(?P<open>['\"]))"  # a quoted scalar not closed on its line: `_multiline_quoted` decides
 )
 #: one pass over a text the fast path may read, after a "\n" of its own (once no odd character is found): the
 #: first character of every match is one of `\n : ? -`, which `re` looks for at C speed. `marker`: a
@@ -218,7 +219,7 @@ _SCAN = (
     r"[\n:?-](?:(?<=\n)(?:(?P<marker>%|\.\.\.|---(?![ \t]*(?:#[^\n]*)?\r?$))|[ \t]*"
     + _AFTER_START
     + r")|(?<=[:?-])[ \t]+"
-    + _AFTER_START.replace("(?P<", "(?P<i")  # the same groups, named iquoted, inode, iflow
+    + _AFTER_START.replace("(?P<", "(?P<i")  # the same groups, named iquoted, inode, iflow, iopen
     + ")"
 )
 
@@ -307,6 +308,95 @@ def _flow_line_ok(text: str, pos: int) -> bool:
     return False  # not closed on this line
 
 
+#: what may come before a quoted or plain scalar on its line for `_multiline_quoted`/`_plain_continuation`
+#: to follow it onto the next lines: indentation, `- ` entries, and a simple key (letters, digits, `_./-`).
+#: `node` is where the node that holds the scalar starts: its lines after the first must be indented more.
+_LINE_HEAD = re.compile(r"[ ]*(?:-[ ]+)*(?:(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]*)[ ]*:[ ]+)?")
+#: the rest of a quoted scalar from its opening quote, over any lines (`_multiline_quoted` checks them):
+#: `''` in single quotes, any escape and a `\` line continuation in double quotes
+_QUOTED_LINES = {
+    "'": re.compile(r"'(?:[^'\r\n]++|''|\r?\n)*+'"),
+    '"': re.compile(r'"(?:[^"\\\r\n]++|\\[^\r\n]|\\?\r?\n)*+"'),
+}
+#: what may follow the closing quote on its line: spaces, a comment
+_AFTER_CLOSE = re.compile(r"[ ]*(?:[ ]#[^\n]*)?\r?(?=\n|$)")
+#: a line of a plain scalar after its first, as the readers agree on it: it starts with no indicator
+#: (`{{ $value }}` is fine: flow indicators mean nothing in block context), holds no quote, no `: `, no
+#: ` #`, and does not end with `:`
+_PLAIN_MORE = re.compile(
+    r"[ ]+[^\s&*!|>%@`#'\"?:-](?:[^\s:'\"]|:(?=[^\s'\"])|[ ]+(?=[^\s#'\"]))*[ ]*\r?(?=\n|$)"
+)
+#: a block mapping value or sequence entry that is a plain scalar starting on its line, without quotes
+_PLAIN_FIRST = re.compile(
+    r"[ ]*(?:-[ ]+)*(?:(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]*)[ ]*:[ ]+)?(?P<text>[^\s&*!|>%@`#'\"?:,\[\]{}-])"
+    r"(?:[^\s:'\"]|:(?=[^\s'\"])|[ ]+(?=[^\s#'\"]))*[ ]*\r?(?=\n|$)"
+)
+_BLANK = re.compile(r"[ ]*\r?(?=\n|$)")
+#: how many lines `_plain_continuation` looks back for the first line of a plain scalar
+_PLAIN_LOOKBACK = 200
+
+
+def _multiline_quoted(text: str, quote: int) -> int:
+    """Where the scan goes on (the end of the closing line) when the quoted scalar opening at `quote` is
+    a multi-line one both readers read alike, else -1. It must open after nothing but indentation, `- `
+    and a simple key, every line after the first must be blank or indented more than the node that holds
+    it (so a quote inside a block scalar's text cannot hide the lines after the block scalar: they are
+    indented less), and nothing but a comment may follow it. A line starting with `---` or `...` (indented
+    by nothing) is not indented more than anything."""
+    start = text.rfind("\n", 0, quote) + 1
+    head = _LINE_HEAD.fullmatch(text, start, quote)
+    if head is None:
+        return -1
+    # lines after the first are indented more than the key, or for an entry or a scalar on a line of its
+    # own, at least as much as the quote
+    node = head.start("key") - start if head.group("key") else quote - start - 1
+    m = _QUOTED_LINES[text[quote]].match(text, quote)
+    if m is None or "\n" not in m.group():
+        return -1
+    for line in m.group().split("\n")[1:]:
+        body = line.rstrip("\r")
+        if body.strip(" ") and len(body) - len(body.lstrip(" ")) <= node:
+            return -1
+    close = _AFTER_CLOSE.match(text, m.end())
+    return -1 if close is None else close.end()
+
+
+def _plain_continuation(text: str, pos: int) -> int:
+    """Where the scan goes on (the end of the line) when the line holding `pos` is a line after the first
+    of a multi-line plain scalar (PyYAML wraps long text so: `description: ... is` then
+    `  {{ $value }}.`), which both readers read as text whatever it looks like; else -1. The scalar's first
+    line is a simple key's value or an entry, and neither it nor any line up to this one holds a quote
+    (so none of them is inside a quoted scalar the scan did not follow), a comment or a `: `; each is
+    indented more than the node that holds the scalar (so all of them are inside any block scalar the
+    first line is in)."""
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    if _PLAIN_MORE.fullmatch(text, start, end) is None:
+        return -1
+    least = _indent(text, start, end)  # the least indentation of the lines after the first
+    at = start - 1  # the "\n" before the line
+    for _ in range(_PLAIN_LOOKBACK):
+        if at <= 0:
+            return -1
+        begin = text.rfind("\n", 0, at) + 1
+        if _BLANK.fullmatch(text, begin, at) is None:
+            first = _PLAIN_FIRST.fullmatch(text, begin, at)
+            if first is not None:
+                node = first.start("key") if first.group("key") else first.start("text") - 1
+                return end if least > node - begin else -1
+            if _PLAIN_MORE.fullmatch(text, begin, at) is None:
+                return -1
+            least = min(least, _indent(text, begin, at))
+        at = begin - 1
+    return -1
+
+
+def _indent(text: str, begin: int, end: int) -> int:
+    line = text[begin:end]
+    return len(line) - len(line.lstrip(" "))
+
+
 #: where a document's node starts (PyYAML's line for it): the first line that is not blank or a comment
 _CONTENT_LINE = re.compile(r"\n[ \t]*[^ \t\r\n#]")
 #: directives and document markers: `dump()` writes none, so a generated text holding one goes to PyYAML
@@ -388,31 +478,46 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
         # skip what the match before settled: a flow collection `_flow_line_ok` read, or the rest of a
         # document that goes to PyYAML anyway
         checked = -1
-        for m in _scan().finditer(scanned):
-            group = m.lastgroup
+        scan, pos = _scan(), 0
+        while (hit := scan.search(scanned, pos)) is not None:
+            pos = hit.end()
+            group = hit.lastgroup
             if group == "marker":
                 return None  # a directive, `...`, or something after `---`: the documents are not plain
-            if group in ("quoted", "iquoted") or m.start() < checked:
+            if group in ("quoted", "iquoted") or hit.start() < checked:
+                continue
+            if group in ("open", "iopen"):
+                # a quoted scalar over several lines, skipped whole; any other unclosed quote is no match
+                after = _multiline_quoted(scanned, hit.start(group))
+                pos = after if after >= 0 else hit.start() + 1
                 continue
             if group in ("flow", "iflow"):
-                pos = m.start(group)
-                if _flow_line_ok(scanned, pos):
-                    end = scanned.find("\n", pos)
+                at = hit.start(group)
+                if _flow_line_ok(scanned, at):
+                    end = scanned.find("\n", at)
                     checked = len(scanned) if end < 0 else end
                     continue
-            piece = bisect.bisect_right(starts, m.start()) - 1
+            after = _plain_continuation(scanned, hit.start() + (scanned[hit.start()] == "\n"))
+            if after >= 0:  # text of a multi-line plain scalar, whatever it looks like
+                pos = after
+                continue
+            piece = bisect.bisect_right(starts, hit.start()) - 1
             to_pyyaml.add(piece)
             checked = pieces[piece][1]
     out: list[tuple[Any, int] | _ForPyYAML] = []
+    lines, counted = 0, 0  # line breaks in scanned[:counted]
     for i, (a, b) in enumerate(pieces):
         first = _CONTENT_LINE.search(scanned, a, b)
         if first is None:
             continue  # only comments and blank lines: an empty document
+        # lines are counted on from the last count (counting from the start each time took quadratic time)
+        lines += scanned.count("\n", counted, a + 1)
+        counted = a + 1
         ok, doc = (False, None) if i in to_pyyaml else _rs_load(scanned[a + 1 : b])
         if not ok:
-            out.append(_ForPyYAML(scanned[a + 1 : b], scanned.count("\n", 1, a + 1)))
+            out.append(_ForPyYAML(scanned[a + 1 : b], lines - 1))
         elif doc is not None:
-            out.append((doc, scanned.count("\n", 0, first.start() + 1)))
+            out.append((doc, lines + scanned.count("\n", a + 1, first.start() + 1)))
     return out
 
 
