@@ -237,3 +237,54 @@ def test_files_are_parsed_in_the_pool_with_the_same_report(many: Path, tmp_path:
     bad = [betcycle(many, "validate", "--jobs", j, str(folder)) for j in ("1", "2")]
     assert [b.returncode for b in bad] == [2, 2]
     assert bad[0].stderr == bad[1].stderr and "dev/svc02/zz-bad.yaml" in bad[0].stderr
+
+
+def test_files_checked_in_the_pool_report_what_one_check_of_all_of_them_reports(
+    flawed: Path, tmp_path: Path
+) -> None:
+    """validate PATH… checks schemas file by file where each is parsed: the findings (in their order),
+    counts and skipped kinds of one validate_schemas over every resource, whatever --jobs."""
+    from betcycle.commands.validate_cmd import _add_report, _schema_part
+    from betcycle.model.schemas import supported_versions
+    from betcycle.validate.crd import CrdSchemaStore, SchemaDir
+    from betcycle.validate.engine import SchemaReport, validate_schemas
+
+    folder = tmp_path / "loose"
+    for f in sorted(flawed.glob("environments/*/manifests/**/*.yaml")):
+        target = folder / f.relative_to(flawed / "environments")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.read_text())
+    (folder / "dev/manifests/svc02/widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: 1}\n"
+    )
+    (folder / "prod/manifests/svc04/widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {generateName: w-}\n"
+    )
+    for fmt in ("text", "json", "sarif"):
+        runs = [betcycle(flawed, "validate", "--format", fmt, "--jobs", j, str(folder)) for j in ("1", "2")]
+        assert runs[0].returncode == runs[1].returncode == 1, runs[0].stderr
+        assert runs[0].stdout == runs[1].stdout
+    assert "Widget" in runs[0].stdout and "bogus" in runs[0].stdout
+
+    per_file = [manifests_of(f) for f in manifest_files(folder)]
+    versions: dict[str | None, str] = {None: supported_versions()[-1]}
+    crds = CrdSchemaStore(SchemaDir(Path(os.environ["BETCYCLE_SCHEMA_CACHE"])))
+    whole = validate_schemas([r for rs in per_file for r in rs], versions, crds)
+    parts, compiled = SchemaReport(), {}
+    for resources in per_file:
+        _add_report(parts, _schema_part(versions, crds, True, compiled, resources))
+    assert whole.findings and whole.skipped_kinds == {"example.com/v1 Widget": 2}
+    assert parts == whole
+
+
+def manifest_files(folder: Path) -> list[Path]:
+    from betcycle.validate.manifests import files_under
+
+    return files_under(folder)
+
+
+def manifests_of(path: Path) -> list:
+    from betcycle.validate.manifests import parse
+
+    return parse(path.read_text(), str(path))

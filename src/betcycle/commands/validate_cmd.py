@@ -182,6 +182,7 @@ def run(
         SchemaDir(schema_cache or default_cache_dir()),
     )
     resources: list[Resource] = []
+    schema_parts: list[SchemaReport | UserError | UserErrors] = []
     findings: list[Finding] = []
     # Terraform is read only when policies run: its findings are policy findings (`--checks policy`)
     terraform: list[TfResource] | None = None
@@ -202,7 +203,15 @@ def run(
         paths = [p for p in paths if not _is_terraform(p)]
         if tf_paths and "policy" in stages:
             terraform = _terraform_files(root, tf_paths, cwd)
-        resources = manifests.load_paths(paths, cwd=cwd, jobs=parallel.parse_jobs(jobs)) if paths else []
+        # schema validation needs nothing but each resource: it runs where each file is parsed (in the pool)
+        schema_check = (
+            functools.partial(_schema_part, versions, crds, strict, {}) if "schema" in stages else None
+        )
+        resources, schema_parts = (
+            manifests.load_paths_checked(paths, cwd=cwd, jobs=parallel.parse_jobs(jobs), check=schema_check)
+            if paths
+            else ([], [])
+        )
         # files of one environment of this repository are held to its rules: whatever they use must be in
         # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
         env_name = _environment_of(root, paths, cwd)
@@ -241,10 +250,7 @@ def run(
                 raise got
             findings += got.findings
             checked += got.checked
-            report.checked += got.schema.checked
-            report.skipped += got.schema.skipped
-            for kind, n in got.schema.skipped_kinds.items():
-                report.skipped_kinds[kind] = report.skipped_kinds.get(kind, 0) + n
+            _add_report(report, dataclasses.replace(got.schema, findings=[]))
         if "policy" in stages and not apps and (repo.root / TERRAFORM_DIR).is_dir() and split.owns(None):
             terraform = load_tree(repo.root / TERRAFORM_DIR, repo.root)
             if envs:  # --env staging: the root configurations of that name (and the modules they call)
@@ -253,14 +259,36 @@ def run(
             findings += policies.evaluate([], today=today, terraform=terraform or ())
         store.prune()
         return _write(fmt, findings, out, checked, stages, report, policies, terraform, split.shard)
-    report = (
-        validate_schemas(resources, versions, crds, strict=strict) if "schema" in stages else SchemaReport()
-    )
+    report = SchemaReport()
+    for part in schema_parts:  # in the files' order: as one validate_schemas over all of them
+        if isinstance(part, UserError | UserErrors):
+            raise part
+        _add_report(report, part)
     findings += report.findings
     policies = _policies(policy_root, "policy" in stages)
     if policies is not None:
         findings += policies.evaluate(resources, today=today, terraform=terraform or ())
     return _write(fmt, findings, out, len(resources), stages, report, policies, terraform, None)
+
+
+def _schema_part(
+    versions: dict[str | None, str],
+    crds: CrdSchemaStore,
+    strict: bool,
+    compiled: dict[tuple[str, str, str], Any],
+    resources: list[Resource],
+) -> SchemaReport:
+    """One file's resources (`compiled`: the custom resource schemas compiled so far in this process)."""
+    return validate_schemas(resources, versions, crds, strict=strict, crd_validators=compiled)
+
+
+def _add_report(report: SchemaReport, part: SchemaReport) -> None:
+    """`part` added to `report`, as if one validate_schemas had checked both."""
+    report.findings += part.findings
+    report.checked += part.checked
+    report.skipped += part.skipped
+    for kind, n in part.skipped_kinds.items():
+        report.skipped_kinds[kind] = report.skipped_kinds.get(kind, 0) + n
 
 
 def _write(

@@ -130,10 +130,14 @@ def validate_schemas(
     crds: CrdSchemaStore,
     *,
     strict: bool = True,
+    crd_validators: dict[tuple[str, str, str], Any] | None = None,
 ) -> SchemaReport:
-    """Validate every resource; `versions` maps environment (None for loose files) to a Kubernetes version."""
+    """Validate every resource; `versions` maps environment (None for loose files) to a Kubernetes version.
+    `crd_validators`: compiled custom resource schemas kept across calls with the same `crds` (a caller
+    checking file by file compiles each once)."""
     report = SchemaReport()
-    crd_validators: dict[tuple[str, str, str], Any] = {}
+    if crd_validators is None:
+        crd_validators = {}
     for res in resources:
         if not res.api_version or not res.kind:
             report.findings.append(
