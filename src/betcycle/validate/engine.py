@@ -6,7 +6,8 @@ error, so every resource is checked against something."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,12 +95,16 @@ def _name_findings(res: Resource) -> list[Finding]:
     ]
 
 
-def _errors(res: Resource, validator: Any, schema: Any | None, *, crd: bool) -> Iterable[Finding]:
+def _errors(
+    res: Resource, validator: Any, lookup: Callable[[], Any | None], *, crd: bool
+) -> Iterable[Finding]:
+    """The schema errors of `res`; `lookup()`: the schema, for an unknown field's hint (looked up only then)."""
     rule = "schema"
     for err in validator.iter_errors(res.doc):
         path = tuple(err.instance_path)
         kind = type(err.kind).__name__
         if kind == "AdditionalProperties":
+            schema = lookup()
             for name in err.kind.unexpected:
                 allowed = _allowed_properties(schema, list(err.schema_path)) if schema is not None else []
                 close = difflib.get_close_matches(name, allowed, n=1)
@@ -138,6 +143,8 @@ def validate_schemas(
     report = SchemaReport()
     if crd_validators is None:
         crd_validators = {}
+    # (Kubernetes version, apiVersion, kind) -> the built-in kind's validator or None, looked up once
+    kube_validators: dict[tuple[str, str, str], Any] = {}
     for res in resources:
         if not res.api_version or not res.kind:
             report.findings.append(
@@ -152,11 +159,15 @@ def validate_schemas(
             continue
         report.findings += _name_findings(res)
         kube = kube_schemas(versions.get(res.env) or versions[None])
-        validator = kube.validator(res.api_version, res.kind)
+        api_version, res_kind = res.api_version, res.kind
+        known = (kube.version, api_version, res_kind)
+        validator = kube_validators.get(known, kube_validators)
+        if validator is kube_validators:
+            validator = kube_validators[known] = kube.validator(api_version, res_kind)
         if validator is not None:
             report.checked += 1
             report.findings += _errors(
-                res, validator, kube.lookup_schema(res.api_version, res.kind), crd=False
+                res, validator, functools.partial(kube.lookup_schema, api_version, res_kind), crd=False
             )
             continue
         if is_builtin_group(res.group):
@@ -214,5 +225,7 @@ def validate_schemas(
                 )
             continue
         report.checked += 1
-        report.findings += _errors(res, crd_validator, crds.get(group, version, res.kind), crd=True)
+        report.findings += _errors(
+            res, crd_validator, functools.partial(crds.get, group, version, res.kind), crd=True
+        )
     return report
