@@ -399,13 +399,14 @@ def _indent(text: str, begin: int, end: int) -> int:
 
 #: where a document's node starts (PyYAML's line for it): the first line that is not blank or a comment
 _CONTENT_LINE = re.compile(r"\n[ \t]*[^ \t\r\n#]")
-#: directives and document markers: `dump()` writes none, so a generated text holding one goes to PyYAML
-_MARKER = re.compile(r"\n(?:%|---|\.\.\.)")
 #: a document start marker line (the scan sent every other line starting with `---` to PyYAML)
 _DOC_START = re.compile(r"\n---[^\n]*")
 #: block nesting deeper than this (a line's indentation and indicators, doubled) could crash the Rust
 #: parser's recursion (20,000 levels do); PyYAML measures such a text on its event stream instead
 _DEEP_LINE = re.compile(r"\n[ \t?:-]{300}")
+#: the same, or a directive or document marker: `dump()` writes none, so a generated text holding one goes
+#: to PyYAML
+_DEEP_OR_MARKER = re.compile(r"\n(?:%|---|\.\.\.|[ \t?:-]{300})")
 _ERROR = _yaml_rs.DuplicateKeyPolicy.Error if _yaml_rs is not None else None
 
 
@@ -449,7 +450,8 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
     only what `dump()` never writes is looked for (anchors, tags, odd characters, deep nesting).
     """
     scanned = "\n" + text  # every line, the first too, starts after a "\n": the searches start with one
-    if _yaml_rs is None or _DEEP_LINE.search(scanned) is not None:
+    # generated text: deep nesting and any marker in one pass (both leave the text to PyYAML)
+    if _yaml_rs is None or (_DEEP_OR_MARKER if generated else _DEEP_LINE).search(scanned) is not None:
         return None
     # the documents: (start, end) in `scanned` of each one's text, from the "\n" before its first line
     pieces: list[tuple[int, int]] = []
@@ -461,11 +463,7 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
     pieces.append((start, len(scanned)))
     to_pyyaml: set[int] = set()  # indexes of the pieces PyYAML reads
     if generated:
-        if (
-            limits.fast_path_suspect(text)
-            or _MARKER.search(scanned) is not None
-            or (not text.isascii() and _YAML11_BREAKS.search(text) is not None)
-        ):
+        if limits.fast_path_suspect(text) or (not text.isascii() and _YAML11_BREAKS.search(text) is not None):
             return None
     else:
         if (_ODD_ASCII if text.isascii() else _odd()).search(text) is not None or (
@@ -513,9 +511,10 @@ def _fast_documents(text: str, generated: bool) -> list[tuple[Any, int] | _ForPy
         # lines are counted on from the last count (counting from the start each time took quadratic time)
         lines += scanned.count("\n", counted, a + 1)
         counted = a + 1
-        ok, doc = (False, None) if i in to_pyyaml else _rs_load(scanned[a + 1 : b])
+        chunk = text if b - a == len(scanned) else scanned[a + 1 : b]  # the whole text: no copy
+        ok, doc = (False, None) if i in to_pyyaml else _rs_load(chunk)
         if not ok:
-            out.append(_ForPyYAML(scanned[a + 1 : b], lines - 1))
+            out.append(_ForPyYAML(chunk, lines - 1))
         elif doc is not None:
             out.append((doc, lines + scanned.count("\n", a + 1, first.start() + 1)))
     return out

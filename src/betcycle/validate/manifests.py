@@ -51,12 +51,23 @@ def _expand(doc: object, line: int, lines: dict[int, list[int]]) -> list[tuple[o
     return [(doc, line)]
 
 
+def _head(text: str, lines: int = 4) -> str:
+    """The text up to the end of its `lines`-th "\n" (splitting only the header, not a whole manifest,
+    into lines: its first lines split the same)."""
+    end = -1
+    for _ in range(lines):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[: end + 1]
+
+
 def parse(text: str, display: str, *, env: str | None = None, app: str | None = None) -> list[Resource]:
     source = display
     generated = text.startswith(HEADER_MARK)
     if generated:
         # rendered file: attribute findings to the chart template named in the header
-        for header_line in text.splitlines()[1:4]:
+        for header_line in _head(text).splitlines()[1:4]:
             if header_line.startswith("# template: "):
                 source = header_line.removeprefix("# template: ").strip()
                 break
