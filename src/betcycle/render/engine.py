@@ -640,6 +640,27 @@ def render(
                 pair_keys[(env.name, app)] = key
             todo.append((env.name, app))
     failed: dict[tuple[str, str], list[UserError]] = {}
+    # each environment's Argo CD objects, made as soon as its last pair is in (they say which apps have an
+    # HPA), so the parent builds and writes them while the workers still render other environments
+    argo: dict[str, tuple[RenderResult, list[UserError]]] = {}
+    pending = {env.name: 0 for env in envs}
+    for e, _ in todo:
+        pending[e] += 1
+
+    def env_done(env: Environment, deployed: list[str], selected: list[str]) -> None:
+        if not split.owns(env.name):
+            return  # its Argo CD objects and leftover folders are another shard's
+        env_outputs = {a: outputs[(env.name, a)] for a in selected if (env.name, a) in outputs}
+        part = RenderResult()
+        errs = _render_argocd(repo, env, _autoscaled(repo, env, deployed, env_outputs), part)
+        argo[env.name] = (part, errs)
+        if on_pair is not None and not failed and not errs:
+            on_pair(PairOutput(env.name, argocd.ARGOCD_DIR, part.files, [], {}))
+
+    by_name = {env.name: (env, deployed, selected) for env, deployed, selected in plan}
+    for name, count in pending.items():
+        if not count:
+            env_done(*by_name[name])
     if todo:
         _compile_templates(repo, {repo.apps[a].chart for _, a in todo})  # once, before any fork
     units = [(e, a, pair_keys.get((e, a), "")) for e, a in todo]
@@ -658,6 +679,9 @@ def render(
                     on_pair(got)
             else:
                 failed[pair] = got.errors if isinstance(got, UserErrors) else [got]
+            pending[pair[0]] -= 1
+            if not pending[pair[0]]:
+                env_done(*by_name[pair[0]])
     if cache is not None:
         if pair_keys:
             cache.wrote()  # by the workers
@@ -682,9 +706,10 @@ def render(
             result.foreign_dirs += [
                 f"{env.manifests_dir}/{a}" for a in deployed if not split.owns(env.name, a)
             ]
-        env_outputs = {a: outputs[(env.name, a)] for a in selected if (env.name, a) in outputs}
-        autoscaled = _autoscaled(repo, env, deployed, env_outputs)
-        errors += _render_argocd(repo, env, autoscaled, result)
+        part, errs = argo[env.name]
+        result.files.update(part.files)
+        result.add_resources(part.resources)
+        errors += errs
         result.owned_dirs.append(f"{env.manifests_dir}/{argocd.ARGOCD_DIR}")
     if errors:
         raise UserErrors(errors)
