@@ -271,8 +271,22 @@ def scan_owned(root: Path, rel_dir: str, header: str, *, known: Collection[str] 
 
 def check_links_inside(root: Path, rel_dir: str) -> list[UserError]:
     """Symbolic links under `rel_dir` (itself included) whose target resolves outside the repository."""
+    return check_all_links_inside(root, [rel_dir])
+
+
+def check_all_links_inside(root: Path, rel_dirs: list[str]) -> list[UserError]:
+    """`check_links_inside` for each of `rel_dirs` in turn, each folder on the way looked at once (a render
+    checks a thousand inputs that share their first folders)."""
     errors: list[UserError] = []
     root = root.resolve()
+    seen: dict[str, bool] = {}  # folder on the way -> it is fine (a bad one was reported with the first input)
+    for rel_dir in rel_dirs:
+        errors += _links_inside(root, rel_dir, seen)
+    return errors
+
+
+def _links_inside(root: Path, rel_dir: str, seen: dict[str, bool]) -> list[UserError]:
+    errors: list[UserError] = []
     start = root / rel_dir
 
     def check(p: Path) -> None:
@@ -288,9 +302,17 @@ def check_links_inside(root: Path, rel_dir: str) -> list[UserError]:
 
     # every folder from the root down to rel_dir, then everything below it (links are not descended)
     p = root
+    at = ""
     for part in rel_dir.split("/"):
         p = p / part
+        at = f"{at}/{part}"
+        if at in seen and at != f"/{rel_dir}":
+            if not seen[at]:
+                return []  # below a link already reported: nothing more to say (as before, once)
+            continue
+        before = len(errors)
         check(p)
+        seen[at] = len(errors) == before
     if errors or not start.is_dir():
         return errors
     for folder, dirs, files in os.walk(start):

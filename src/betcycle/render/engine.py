@@ -810,8 +810,7 @@ def _check_inputs(repo: Repo, envs: list[Environment], app_names: list[str] | No
         for a, ea in deployed.items():
             if app_names is None or a in app_names:
                 inputs |= {ea.file, repo.apps[a].file, repo.charts[repo.apps[a].chart].dir}
-    for rel in sorted(inputs):
-        errors += safepaths.check_links_inside(repo.root, rel)
+    errors += safepaths.check_all_links_inside(repo.root, sorted(inputs))
     _raise_all(errors)
 
 
