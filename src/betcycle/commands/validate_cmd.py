@@ -215,14 +215,48 @@ def run(
         # files of one environment of this repository are held to its rules: whatever they use must be in
         # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
         env_name = _environment_of(root, paths, cwd)
-        if "crossref" in stages:
-            findings += crosscheck.check_environment(
-                resources,
-                _env_external(root, env_name) if env_name else None,
-                declared=declared,
-                complete=env_name is not None,
+        external_objects = _env_external(root, env_name) if env_name and "crossref" in stages else None
+        # the policies are loaded before the checks start, but an error in them is raised where it always
+        # was: after any cross-reference or schema error
+        policy_error: UserError | UserErrors | None = None
+        try:
+            path_policies = _policies(root, "policy" in stages)
+        except (UserError, UserErrors) as exc:
+            path_policies, policy_error = None, exc
+        checks_job = _PathChecks(
+            resources, external_objects, declared, env_name is not None, path_policies, today, terraform or []
+        )
+        # the cross-reference checks and the policies need all the resources, not each other: one process each
+        items = [
+            c for c in ("crossref", "policy") if c in stages and (c != "policy" or path_policies is not None)
+        ]
+        checked_by = dict(
+            zip(
+                items,
+                parallel.map_ordered(
+                    _path_check, items, state=checks_job, jobs=parallel.parse_jobs(jobs), min_items=2
+                ),
+                strict=True,
             )
-        policy_root = root
+        )
+        # findings and errors in the order of one process: cross-references, schemas, policies
+        crossref = checked_by.get("crossref", [])
+        if isinstance(crossref, UserError | UserErrors):
+            raise crossref
+        findings += crossref
+        report = SchemaReport()
+        for part in schema_parts:  # in the files' order: as one validate_schemas over all of them
+            if isinstance(part, UserError | UserErrors):
+                raise part
+            _add_report(report, part)
+        findings += report.findings
+        if policy_error is not None:
+            raise policy_error
+        policy = checked_by.get("policy", [])
+        if isinstance(policy, UserError | UserErrors):
+            raise policy
+        findings += policy
+        return _write(fmt, findings, out, len(resources), stages, report, path_policies, terraform, None)
     else:
         repo = load_repo(root)
         selected = repo.select_envs(envs or None)
@@ -259,16 +293,28 @@ def run(
             findings += policies.evaluate([], today=today, terraform=terraform or ())
         store.prune()
         return _write(fmt, findings, out, checked, stages, report, policies, terraform, split.shard)
-    report = SchemaReport()
-    for part in schema_parts:  # in the files' order: as one validate_schemas over all of them
-        if isinstance(part, UserError | UserErrors):
-            raise part
-        _add_report(report, part)
-    findings += report.findings
-    policies = _policies(policy_root, "policy" in stages)
-    if policies is not None:
-        findings += policies.evaluate(resources, today=today, terraform=terraform or ())
-    return _write(fmt, findings, out, len(resources), stages, report, policies, terraform, None)
+
+
+@dataclass
+class _PathChecks:
+    """What the whole-set checks of `validate PATH…` need (shared with the worker processes)."""
+
+    resources: list[Resource]
+    external: dict[str, Any] | None
+    declared: list[Any]
+    complete: bool
+    policies: Any
+    today: datetime.date | None
+    terraform: list[TfResource]
+
+
+def _path_check(job: _PathChecks, stage: str) -> list[Finding]:
+    if stage == "crossref":
+        return crosscheck.check_environment(
+            job.resources, job.external, declared=job.declared, complete=job.complete
+        )
+    findings: list[Finding] = job.policies.evaluate(job.resources, today=job.today, terraform=job.terraform)
+    return findings
 
 
 def _schema_part(
