@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from betcycle.model.resources import Resource
 from betcycle.validate import manifests
@@ -438,3 +440,12 @@ def test_selector_index_candidates() -> None:
     assert index.candidates({"app": 1}) == pods  # not a string: every pod, selector_matches decides
     assert index.candidates({"app": None}) == pods
     assert index.candidates("app=a") == []
+
+
+@given(st.text(alphabet="ab*?[]!-\\.", max_size=6), st.text(alphabet="ab*?[]!-\\.", max_size=6))
+def test_glob_match_is_fnmatchcase(value: str, pattern: str) -> None:
+    import fnmatch
+
+    from betcycle.validate.crosscheck import _glob_match
+
+    assert _glob_match(value, pattern) == fnmatch.fnmatchcase(value, pattern)
