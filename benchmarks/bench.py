@@ -418,13 +418,14 @@ def _targets(result: dict[str, Any]) -> tuple[dict[str, float | None], list[dict
         target("kustomize_ratio", ">= 20x (aim 50x)", round(ratio, 2), ratio >= 20)
         close = abs(k["resources"] - k["betcycle_resources"]) <= 0.02 * max(k["betcycle_resources"], 1)
         target("kustomize_resources_match", "within 2%", k["resources"], close and not k["failures"])
-    target(
-        "render_no_change",
-        "<= 1 s",
-        steps["render_no_change"]["seconds"],
-        steps["render_no_change"]["seconds"] <= 1,
-    )
-    target("one_change_render_plus_diff", "<= 2 s", round(change, 4), change <= 2)
+    if result["apps"] <= 300:  # the issue sets these two for 300 apps; a bigger tree just takes longer
+        target(
+            "render_no_change",
+            "<= 1 s",
+            steps["render_no_change"]["seconds"],
+            steps["render_no_change"]["seconds"] <= 1,
+        )
+        target("one_change_render_plus_diff", "<= 2 s", round(change, 4), change <= 2)
     for name in ("validate", "validate_dumped"):
         rate = steps[name]["resources_per_second"]
         target(f"{name}_rate", ">= 10,000 resources/s", rate, rate is not None and rate >= 10_000)
