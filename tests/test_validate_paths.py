@@ -362,3 +362,27 @@ def test_a_rendered_files_findings_name_the_template_in_its_header(eol: str) -> 
         got = manifests.parse(header + body, "environments/dev/manifests/a/c.yaml")
         assert all(r.source == "charts/x/t.yaml" for r in got)
     assert manifests._head("a\nb\nc") == "a\nb\nc" and manifests._head("1\n2\n3\n4\n5\n") == "1\n2\n3\n4\n"
+
+
+def test_an_environments_files_are_read_and_refused_as_read_text_would(tmp_path: Path) -> None:
+    import os
+
+    from betcycle.errors import UserError
+    from betcycle.model.yamlio import read_text
+
+    (tmp_path / "ok.yaml").write_text("a: é\n")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "latin1.yaml").write_bytes(b"a: 1\nb: \xe9\n")
+    (tmp_path / "folder.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    for name in ("ok.yaml", "empty.yaml", "latin1.yaml", "folder.yaml", "fifo.yaml", "missing.yaml"):
+        path = tmp_path / name
+        try:
+            expected: object = read_text(path, name)
+        except UserError as exc:
+            expected = (exc.message, exc.path, exc.line)
+        try:
+            got: object = manifests._read_manifest(str(path), name)
+        except UserError as exc:
+            got = (exc.message, exc.path, exc.line)
+        assert got == expected, name
