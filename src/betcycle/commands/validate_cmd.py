@@ -207,8 +207,20 @@ def run(
         schema_check = (
             functools.partial(_schema_part, versions, crds, strict, {}) if "schema" in stages else None
         )
+        # the policies are loaded while the workers parse, but an error in them is raised where it always
+        # was: after any parse, cross-reference or schema error
+        loaded: list[Any] = []
+
+        def load_policies() -> None:
+            try:
+                loaded.append(_policies(root, "policy" in stages))
+            except (UserError, UserErrors) as exc:
+                loaded.append(exc)
+
         resources, schema_parts = (
-            manifests.load_paths_checked(paths, cwd=cwd, jobs=parallel.parse_jobs(jobs), check=schema_check)
+            manifests.load_paths_checked(
+                paths, cwd=cwd, jobs=parallel.parse_jobs(jobs), check=schema_check, meanwhile=load_policies
+            )
             if paths
             else ([], [])
         )
@@ -216,13 +228,10 @@ def run(
         # them or declared in environment.yaml; any other files may use what exists elsewhere (warnings)
         env_name = _environment_of(root, paths, cwd)
         external_objects = _env_external(root, env_name) if env_name and "crossref" in stages else None
-        # the policies are loaded before the checks start, but an error in them is raised where it always
-        # was: after any cross-reference or schema error
-        policy_error: UserError | UserErrors | None = None
-        try:
-            path_policies = _policies(root, "policy" in stages)
-        except (UserError, UserErrors) as exc:
-            path_policies, policy_error = None, exc
+        if not loaded:  # no files to parse
+            load_policies()
+        policy_error = loaded[0] if isinstance(loaded[0], UserError | UserErrors) else None
+        path_policies = None if policy_error is not None else loaded[0]
         checks_job = _PathChecks(
             resources, external_objects, declared, env_name is not None, path_policies, today, terraform or []
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import stat
@@ -181,11 +182,12 @@ def load_paths_checked(
     stdin: TextIO | None = None,
     jobs: int = 1,
     check: Callable[[list[Resource]], T] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[list[Resource], list[T | UserError | UserErrors]]:
     """`load_paths`, and `check` run on each file's resources where the file is parsed (in the pool: a
     check that needs only the resources themselves, like schema validation, runs in parallel too). The
     checks' results (or user errors) come in the files' order; parse errors are raised first, as without
-    checks."""
+    checks. `meanwhile()` runs once while the pool works (after the first file), or at the end."""
     units: list[tuple[str, str, str] | str] = []  # (file, display to read, display to parse) | stdin's text
     for raw in paths:
         if raw == "-":
@@ -202,21 +204,27 @@ def load_paths_checked(
         else:
             raise UserError("no such file or folder", path=raw)
     files = [u for u in units if isinstance(u, tuple)]
-    parsed = iter(parallel.map_ordered(_parse_file, files, state=check, jobs=jobs))
     out: list[Resource] = []
     checked: list[T | UserError | UserErrors] = []
-    for unit in units:
-        if isinstance(unit, tuple):
-            got = next(parsed)
-            if isinstance(got, UserError | UserErrors):
-                raise got
-            resources, result = _unpack(got)
-        else:
-            resources = parse(unit, "<stdin>")
-            result = _checked(check, resources) if check is not None else None
-        out += resources
-        if check is not None:
-            checked.append(result)
+    # each file's resources are unpacked as soon as they come, while the workers parse the rest
+    with contextlib.closing(parallel.iter_ordered(_parse_file, files, state=check, jobs=jobs)) as parsed:
+        for unit in units:
+            if isinstance(unit, tuple):
+                got = next(parsed)
+                if isinstance(got, UserError | UserErrors):
+                    raise got
+                resources, result = _unpack(got)
+                if meanwhile is not None:  # the workers are busy: the caller's own work, once
+                    meanwhile()
+                    meanwhile = None
+            else:
+                resources = parse(unit, "<stdin>")
+                result = _checked(check, resources) if check is not None else None
+            out += resources
+            if check is not None:
+                checked.append(result)
+    if meanwhile is not None:
+        meanwhile()
     return out, checked
 
 
