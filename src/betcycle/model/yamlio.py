@@ -214,11 +214,13 @@ _AFTER_START = (
 )
 #: one pass over a text the fast path may read, after a "\n" of its own (once no odd character is found): the
 #: first character of every match is one of `\n : ? -`, which `re` looks for at C speed. `marker`: a
-#: directive, a document end marker, a document start marker with something after it on its line.
+#: directive, a document end marker, a document start marker with something after it on its line. The
+#: indentation is taken possessively: nothing after it starts with a space, and backing off a line's
+#: indentation space by space to retry cost more than the rest of the scan.
 _SCAN = (
-    r"[\n:?-](?:(?<=\n)(?:(?P<marker>%|\.\.\.|---(?![ \t]*(?:#[^\n]*)?\r?$))|[ \t]*"
+    r"[\n:?-](?:(?<=\n)(?:(?P<marker>%|\.\.\.|---(?![ \t]*(?:#[^\n]*)?\r?$))|[ \t]*+"
     + _AFTER_START
-    + r")|(?<=[:?-])[ \t]+"
+    + r")|(?<=[:?-])[ \t]++"
     + _AFTER_START.replace("(?P<", "(?P<i")  # the same groups, named iquoted, inode, iflow, iopen
     + ")"
 )
