@@ -408,7 +408,7 @@ _MULTILINE = [
     # YAML 1.1-only values, document markers, comments and keys inside, or after, a quoted scalar
     "k: 'on\n  yes'\nj: on\n", "k: '0755\n  x'\n", "k: 'a\n---\n  b'\n", "k: 'a\n...\n  b'\n", "k: 'a\n  # c\n  b'\n",
     "k: 'a\n  b: on'\n", "k: 'a\n  b'\nx: on\n", "k: 'a\n  b' x\ny: on\n", "k: 'a\n  b': 1\n", "'a\n  b': 1\n",
-    "k: 'a\n  b'#c\n", "k: 'a\nb'\n", "k:\n  'a\n  b'\n", "k:\n  'a\n b'\nx: on\n", "- 'a\n  b'\n- on\n",
+    "'a\n  b'\n", "'a\nb'\n", "'a\nb': 1\n", "- 'a\nb'\n", "k: 'a\n  b'#c\n", "k: 'a\nb'\n", "k:\n  'a\n  b'\n", "k:\n  'a\n b'\nx: on\n", "- 'a\n  b'\n- on\n",
     "- 'a\n b'\n", "- k: 'a\n    b'\n  j: on\n", "- k: 'a\n  b'\n  j: on\n", "k: 'a\n  b\n", "k: 'a\n  b''\n",
     "a:\n  k: 'x\n  y'\n  j: on\n", "a:\n  k: 'x\n    y'\n  j: on\n", "k: &a 'x\n  y'\nj: *a\n", "k: ['a\n  b']\n",
     "? 'a\n  b'\n: 1\n", "k: !!str 'a\n  b'\n", "k: 'a\n  b'\r\nj: 1\r\n", "k: 'a\r\n  b'\r\n",

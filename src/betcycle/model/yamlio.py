@@ -338,6 +338,13 @@ _BLANK = re.compile(r"[ ]*\r?(?=\n|$)")
 _PLAIN_LOOKBACK = 200
 
 
+@functools.cache
+def _indented_at_most(node: int) -> re.Pattern[str]:
+    """A line that is not blank and is indented by at most `node` spaces (a lone "\r" sent the text to
+    PyYAML before)."""
+    return re.compile(rf"\n {{0,{node}}}[^ \r\n]")
+
+
 def _multiline_quoted(text: str, quote: int) -> int:
     """Where the scan goes on (the end of the closing line) when the quoted scalar opening at `quote` is
     a multi-line one both readers read alike, else -1. It must open after nothing but indentation, `- `
@@ -353,12 +360,10 @@ def _multiline_quoted(text: str, quote: int) -> int:
     # own, at least as much as the quote
     node = head.start("key") - start if head.group("key") else quote - start - 1
     m = _QUOTED_LINES[text[quote]].match(text, quote)
-    if m is None or "\n" not in m.group():
+    if m is None or text.find("\n", quote, m.end()) < 0:
         return -1
-    for line in m.group().split("\n")[1:]:
-        body = line.rstrip("\r")
-        if body.strip(" ") and len(body) - len(body.lstrip(" ")) <= node:
-            return -1
+    if node >= 0 and _indented_at_most(node).search(text, quote, m.end()) is not None:
+        return -1
     close = _AFTER_CLOSE.match(text, m.end())
     return -1 if close is None else close.end()
 
