@@ -235,16 +235,16 @@ def run(
         checks_job = _PathChecks(
             resources, external_objects, declared, env_name is not None, path_policies, today, terraform or []
         )
-        # the cross-reference checks and the policies need all the resources, not each other: one process each
+        # the cross-reference checks and the policies need all the resources, not each other
         items = [
             c for c in ("crossref", "policy") if c in stages and (c != "policy" or path_policies is not None)
         ]
         checked_by = dict(
             zip(
                 items,
-                parallel.map_ordered(
-                    _path_check, items, state=checks_job, jobs=parallel.parse_jobs(jobs), min_items=2
-                ),
+                # in this process: at 7,200 resources two forked workers (their copy-on-write faults
+                # over every resource) cost what running both at once saved, and more CPU
+                parallel.map_ordered(_path_check, items, state=checks_job, jobs=1),
                 strict=True,
             )
         )
