@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from betcycle.errors import UserError
+from betcycle.model import yamlio
 from betcycle.model.yamlio import atomic_write, dump, load_all, load_all_with_lines, load_with_lines
 
 
@@ -496,3 +497,61 @@ def test_fast_path_agrees_with_pyyaml_on_pyyaml_wrapped_text(doc: dict[str, obje
     text = yaml.safe_dump({"data": doc}, width=width, allow_unicode=True)
     with contextlib.suppress(UserError):
         _fast_or_fell_back(text)
+
+
+# --- load_with_lines builds plain documents itself (strings from their nodes, other scalars by PyYAML) -----
+
+
+def _constructed_by_pyyaml(text: str, strict_types: bool) -> object:
+    """What load_with_lines returned before it built documents itself: PyYAML's construct_document."""
+    loader = yamlio.FastLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _same_as_pyyaml(text: str, strict_types: bool) -> None:
+    try:
+        data, _ = yamlio.load_with_lines(text, "t.yaml", strict_types=strict_types)
+    except UserError:
+        return  # refused before construction (duplicate key, a date, an odd tag...): as before
+    expected = _constructed_by_pyyaml(text, strict_types)
+    assert data == expected and type(data) is type(expected), text
+    assert repr(data) == repr(expected), text  # 1 and True, 1.0 and 1 compare equal: the types must match too
+
+
+@settings(max_examples=400, deadline=None)
+@given(_documents(), st.booleans())
+def test_load_with_lines_builds_what_pyyaml_builds(text: str, strict_types: bool) -> None:
+    _same_as_pyyaml(text, strict_types)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nb: 1.5\nc: true\nd: null\ne: ~\nf: '1'\ng: 0x1F\nh: 1_000\ni: 1:30\nj: .inf\nk: -.nan\n",
+        "a: !!str 1\nb: !!int '7'\nc: !!float '2'\n",
+        "list: [1, a, {b: [c, 2]}]\nblock: |\n  x\n  y\n",
+        "a: &x {b: 1}\nc: *x\n",  # an alias: PyYAML builds it (one shared object)
+        "base: &b {x: 1}\nmerged:\n  <<: *b\n  y: 2\n",  # a merge key
+        "when: 2024-01-01\n",  # a date: refused when strict, a date object otherwise
+        "8080: http\non: x\n",  # scalar keys: refused when strict, built by PyYAML otherwise
+        "",
+        "# only a comment\n",
+    ],
+)
+@pytest.mark.parametrize("strict_types", [True, False])
+def test_load_with_lines_builds_each_kind_of_scalar_as_pyyaml(text: str, strict_types: bool) -> None:
+    _same_as_pyyaml(text, strict_types)
+
+
+def test_load_with_lines_of_every_fixture_builds_what_pyyaml_builds(example: Path) -> None:
+    files = sorted(p for p in example.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    fixtures = Path(__file__).parent / "fixtures"
+    files += sorted(p for p in fixtures.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    assert len(files) > 20
+    for f in files:
+        for strict_types in (True, False):
+            _same_as_pyyaml(f.read_text(), strict_types)
