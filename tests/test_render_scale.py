@@ -343,3 +343,58 @@ def test_a_failed_first_render_removes_the_folders_it_made(many: Path, jobs: str
     assert proc.stderr.endswith("input error(s); nothing was written\n"), proc.stderr
     assert _tree(many) == before
     assert _folders(many) == folders
+
+
+def _without_manifests(root: Path) -> None:
+    for manifests_dir in root.glob("environments/*/manifests"):
+        for child in manifests_dir.iterdir():
+            for f in child.iterdir():
+                f.unlink()
+            child.rmdir()
+
+
+def test_ctrl_c_while_a_worker_fills_a_new_folder_removes_it_half_written(
+    many: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pair's new folder is created and filled by the process that renders it; Ctrl-C in the middle of
+    one (its files not reported yet) still leaves the tree as it was."""
+    _without_manifests(many)
+    before, folders = _tree(many), _folders(many)
+    real = render.atomic_write
+    count = {"n": 0}
+
+    def interrupted(path: Path, data: str | bytes, **kwargs: object) -> None:
+        count["n"] += 1
+        if count["n"] == 40:  # a few pairs written, the fifth half-way
+            raise KeyboardInterrupt
+        real(path, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render, "atomic_write", interrupted)
+    code, _, err = cli("--root", many, "render", "--no-cache")
+    assert code == 130, err
+    assert err.startswith("interrupted: nothing was changed")
+    assert _tree(many) == before
+    assert _folders(many) == folders
+    monkeypatch.setattr(render, "atomic_write", real)
+    assert cli("--root", many, "render", "--no-cache")[0] == 0
+    assert cli("--root", many, "render", "--check")[1].startswith("render is up to date")
+
+
+def test_a_folder_made_by_someone_else_meanwhile_is_written_file_by_file(
+    many: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handed-out folder that exists when the worker gets to it (created in between) is not taken over:
+    the worker leaves it, the parent writes its files one by one, and a file already there is kept track
+    of like any other."""
+    expected = manifests(many)
+    _without_manifests(many)
+    real = render._write_new_folder
+
+    def someone_else_first(folder: Path, output: object) -> bool:
+        folder.mkdir()
+        return real(folder, output)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render, "_write_new_folder", someone_else_first)
+    code, _, err = cli("--root", many, "render", "--no-cache")
+    assert code == 0, err
+    assert manifests(many) == expected

@@ -36,6 +36,7 @@ class Options:
         envs: list[str],
         apps: list[str],
         on_pair: Callable[[PairOutput], None] | None = None,
+        fresh: Callable[[dict[tuple[str, str], str]], set[tuple[str, str]]] | None = None,
     ) -> render.RenderResult:
         cache = RenderCache(enabled=self.cache)
         return render.render(
@@ -46,6 +47,7 @@ class Options:
             cache=cache,
             shard=self.shard,
             on_pair=on_pair,
+            fresh=fresh,
         )
 
 
@@ -76,7 +78,7 @@ def run(
             # or Ctrl-C puts back every file already written
             with transaction.all_or_nothing(repo.root) as txn:
                 writer = render.EagerWriter(repo.root, txn)
-                result = opts.render(repo, envs, apps, on_pair=writer)
+                result = opts.render(repo, envs, apps, on_pair=writer, fresh=writer.hand_out)
                 changes = render.write(repo.root, result, writer=writer)
         except transaction.Interrupted:
             if txn is not None and txn.changed:

@@ -66,6 +66,9 @@ class PairOutput:
     #: values provenance: JSON path -> (file, line, value)
     origins: dict[str, tuple[str, int, Any]]
     docs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    #: the process that rendered it also wrote its files, into a folder that did not exist (render's
+    #: EagerWriter handed the folder out); never stored in the cache
+    written: bool = field(default=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

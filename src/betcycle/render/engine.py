@@ -33,7 +33,14 @@ from betcycle.model.findings import json_path
 from betcycle.model.repo import SETTINGS_FILE, Chart, Environment, Repo, sub_lines
 from betcycle.model.resources import Resource
 from betcycle.model.yamlio import _YAML12_NOT_STR as YAML12_NOT_STR  # the quoting `dump` applies
-from betcycle.model.yamlio import HEADER_MARK, DuplicateKeyError, dump, load_all_with_lines, read_text
+from betcycle.model.yamlio import (
+    HEADER_MARK,
+    DuplicateKeyError,
+    atomic_write,
+    dump,
+    load_all_with_lines,
+    read_text,
+)
 from betcycle.render import argocd, parallel, platform, sandbox, transaction
 from betcycle.render.cache import PairOutput, RenderCache, code_fingerprint
 from betcycle.render.shard import Shard, Split
@@ -605,6 +612,7 @@ def render(
     cache: RenderCache | None = None,
     shard: Shard | None = None,
     on_pair: Callable[[PairOutput], None] | None = None,
+    fresh: Callable[[dict[tuple[str, str], str]], set[tuple[str, str]]] | None = None,
 ) -> RenderResult:
     """Render the selected environments (all by default), narrowed to `app_names` if given.
 
@@ -612,6 +620,8 @@ def render(
     that many processes; `cache` skips pairs whose inputs are unchanged; `shard` takes one share of the
     work (see shard.py). None of them changes a byte of the output. `on_pair` is called with each pair's
     output as soon as it is ready, until one fails (`EagerWriter` writes while the rest still render).
+    `fresh` is given the output folder of every pair to render and answers the pairs whose folder the
+    process rendering them may create and fill itself (`EagerWriter.hand_out`).
     """
     envs = repo.select_envs(env_names)
     repo.check_apps(app_names)
@@ -663,7 +673,10 @@ def render(
             env_done(*by_name[name])
     if todo:
         _compile_templates(repo, {repo.apps[a].chart for _, a in todo})  # once, before any fork
-    units = [(e, a, pair_keys.get((e, a), "")) for e, a in todo]
+    handed = (
+        fresh({(e, a): f"{repo.envs[e].manifests_dir}/{a}" for e, a in todo}) if fresh and todo else set()
+    )
+    units = [(e, a, pair_keys.get((e, a), ""), (e, a) in handed) for e, a in todo]
     done = parallel.iter_ordered(
         _render_unit,
         units,
@@ -717,17 +730,39 @@ def render(
     return result
 
 
-def _render_unit(state: tuple[Repo, RenderCache | None], unit: tuple[str, str, str]) -> PairOutput:
+def _render_unit(state: tuple[Repo, RenderCache | None], unit: tuple[str, str, str, bool]) -> PairOutput:
     """One pair, in this process or a worker, which also stores it in the cache under its key (so the
-    entries are written in parallel too) and sends back texts only (parsing is cheaper than pickling)."""
+    entries are written in parallel too), writes its files when its folder was handed out (`write`: file
+    creation costs the kernel as much as rendering costs Python, and this way it is spread over the
+    workers too) and sends back texts only (parsing is cheaper than pickling)."""
     repo, cache = state
-    env, app, key = unit
+    env, app, key, write = unit
     output = render_app(repo, repo.envs[env], app)
     if cache is not None and key:
         cache.put(key, output)
+    if write:
+        output.written = _write_new_folder(repo.root / f"{repo.envs[env].manifests_dir}/{app}", output)
     if parallel.in_worker():
         output.docs = None
     return output
+
+
+def _write_new_folder(folder: Path, output: PairOutput) -> bool:
+    """Create `folder` and write the pair's files into it; False when it exists after all (then the parent
+    writes them file by file). A failure is the pair's error: the transaction removes the folder."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        where = next(iter(output.files), output.app).rpartition("/")[0]
+        raise UserError(f"cannot create the folder: {exc.strerror}", path=where) from None
+    for rel, text in sorted(output.files.items()):
+        try:
+            atomic_write(folder / rel.rpartition("/")[2], text, new=True)
+        except OSError as exc:
+            raise UserError(f"cannot write: {exc.strerror}", path=rel) from None
+    return True
 
 
 def _worker_state(
@@ -887,6 +922,10 @@ class _Outputs:
 
     def __call__(self, rel: str) -> Path:
         return self._check(rel, _inside(rel))
+
+    def resolve(self, rel: str) -> tuple[str, bool]:
+        """`root/rel` as text with its folders checked, and whether its folder exists (`OutputPaths`)."""
+        return self._check.resolve(rel, _inside(rel))
 
     def text(self, rel: str) -> str | None:
         """The text of an existing output file (None: there is none); a link, a folder or anything but a
@@ -1112,7 +1151,38 @@ class EagerWriter:
         self._path = _Outputs(root)
         self._verdicts: dict[Path, UserError | None] = {}  # folder above a new pair folder -> its problem
 
+    def hand_out(self, folders: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
+        """The pairs (of `folders`: pair -> its output folder) whose folder doesn't exist and may be created
+        and filled by the process that renders them; each is in the transaction from now on, so a failure
+        or Ctrl-C removes it with whatever is in it. A folder with anything odd on the way is left to the
+        file-by-file path, which reports it."""
+        out: set[tuple[str, str]] = set()
+        for pair, rel in folders.items():
+            try:
+                path, _ = self._path.resolve(f"{rel}/_")  # the folders on the way: real folders, inside
+            except UserError:
+                continue
+            folder = Path(path).parent
+            if os.path.lexists(folder):
+                continue
+            above = folder.parent
+            if above not in self._verdicts:
+                self._verdicts[above] = _folder_problem(self.root, above)
+            if self._verdicts[above] is not None:
+                continue
+            self.txn.mkdirs(above)  # the environment's manifests/ on a first render
+            self.txn.hand_out(folder)
+            out.add(pair)
+        return out
+
     def __call__(self, output: PairOutput) -> None:
+        if output.written:  # the worker wrote them into the folder handed out to it
+            rels = sorted(output.files)
+            for rel in rels:
+                self.txn.created(self.root / rel, rel)
+            self.changes += [FileChange(rel, "missing") for rel in rels]
+            self.handled.update(rels)
+            return
         if not self.errors and self._into_new_folder(output):
             return
         errors: list[UserError] = []

@@ -143,4 +143,6 @@ def iter_ordered(
             yield from part
         finished = True
     finally:
-        pool.shutdown(wait=finished, cancel_futures=not finished)
+        # always wait for the chunks already running (at most CHUNK_MAX items each): a worker may be writing
+        # files the caller is about to roll back
+        pool.shutdown(wait=True, cancel_futures=not finished)

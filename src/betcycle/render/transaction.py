@@ -58,7 +58,9 @@ _ABSENT = Snapshot(None, None)
 
 @dataclass
 class _Step:
-    op: str  # "file" (written or deleted; restore the snapshot) | "mkdir" | "rmdir"
+    #: "file" (written or deleted; restore the snapshot) | "mkdir" | "rmdir" | "newdir" (a folder that did
+    #: not exist, handed to a worker process to create and fill: removed with every file in it)
+    op: str
     path: Path
     display: str
     before: Snapshot | None = None
@@ -107,6 +109,16 @@ class Transaction:
         except OSError as exc:
             raise _os_error("cannot write", display, exc) from None
         step.done = True
+
+    def hand_out(self, folder: Path) -> None:
+        """`folder` does not exist, and another process may create it and write files into it as part of
+        this transaction (a render worker): a rollback removes it with every file in it, whether or not
+        the files were reported back (`created`)."""
+        self._steps.append(_Step("newdir", folder, self._display(folder), done=True))
+
+    def created(self, path: Path, display: str) -> None:
+        """Another process created `path` (new) for this transaction: a rollback removes it."""
+        self._steps.append(_Step("file", path, display, _ABSENT, done=True))
 
     def mkdirs(self, folder: Path) -> None:
         """Create `folder` and its missing parents (removed again by a rollback)."""
@@ -163,6 +175,8 @@ class Transaction:
                             step.path.rmdir()
                     elif step.op == "rmdir":
                         step.path.mkdir(exist_ok=True)
+                    elif step.op == "newdir":
+                        _remove_new_folder(step.path)
                 except OSError as exc:
                     failed.append(f"{step.display} ({exc.strerror or exc})")
         return failed
@@ -181,6 +195,21 @@ class Transaction:
             + (f"put back {', '.join(restored)}; " if restored else "")
             + "check these files with `git status` before running again"
         )
+
+
+def _remove_new_folder(folder: Path) -> None:
+    """A folder this transaction created (`hand_out`), with the files in it; never through a link."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return  # never created (the worker had not got to it)
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                os.unlink(entry.path)
+    os.rmdir(folder)
 
 
 def _os_error(verb: str, display: str, exc: OSError) -> UserError:
