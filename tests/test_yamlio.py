@@ -268,12 +268,6 @@ _ADVERSARIAL = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("text", _ADVERSARIAL)
-def test_fast_path_on_texts_that_once_read_differently(text: str) -> None:
-    with contextlib.suppress(UserError):  # PyYAML refuses it: so does load_all_with_lines, through PyYAML
-        _fast_or_fell_back(text)
-
-
 def test_fast_path_is_taken_for_plain_manifests() -> None:
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a # c\n  labels: {app: a, tier: web}\n"
     text += "data:\n  port: '8080'\n  cpu: 100m\n  script: |\n    echo on\n  list: [1, 2.5, -c, 'x']\n"
@@ -428,8 +422,8 @@ _MULTILINE = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("text", _MULTILINE)
-def test_fast_path_on_multi_line_scalars(text: str) -> None:
+@pytest.mark.parametrize("text", [*_ADVERSARIAL, *_MULTILINE])
+def test_fast_path_on_texts_that_once_read_differently_and_multi_line_scalars(text: str) -> None:
     with contextlib.suppress(UserError):  # PyYAML refuses it: so does load_all_with_lines, through PyYAML
         _fast_or_fell_back(text)
 
