@@ -279,7 +279,8 @@ def check_all_links_inside(root: Path, rel_dirs: list[str]) -> list[UserError]:
     checks a thousand inputs that share their first folders)."""
     errors: list[UserError] = []
     root = root.resolve()
-    seen: dict[str, bool] = {}  # folder on the way -> it is fine (a bad one was reported with the first input)
+    # folder on the way -> it is fine (a bad one was reported with the first input below it)
+    seen: dict[str, bool] = {}
     for rel_dir in rel_dirs:
         errors += _links_inside(root, rel_dir, seen)
     return errors
