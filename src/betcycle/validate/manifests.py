@@ -262,7 +262,8 @@ def _unpack(got: Any) -> tuple[list[Resource], Any]:
         return resources, result
     return [
         Resource(doc, env=env, app=app, source=source, line=line, output=output)
-        for doc, env, app, source, line, output in marshal.loads(got.resources)
+        # bytes this run's own forked worker wrote a moment ago (through the pool's pipe), never a file
+        for doc, env, app, source, line, output in marshal.loads(got.resources)  # noqa: S302
     ], got.result
 
 
