@@ -263,7 +263,7 @@ def _unpack(got: Any) -> tuple[list[Resource], Any]:
     return [
         Resource(doc, env=env, app=app, source=source, line=line, output=output)
         # bytes this run's own forked worker wrote a moment ago (through the pool's pipe), never a file
-        for doc, env, app, source, line, output in marshal.loads(got.resources)  # noqa: S302
+        for doc, env, app, source, line, output in marshal.loads(got.resources)
     ], got.result
 
 
