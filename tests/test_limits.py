@@ -379,3 +379,14 @@ def test_rollback_names_file_line_and_revision_of_a_broken_version(repo_git: Pat
     assert code == 2
     assert f"note: {prod}:3 at {sha[:12]} is not valid YAML; skipped (found duplicate anchor 't')\n" in out
     assert "^ (line" not in out + err
+
+
+def test_read_bytes_reads_a_file_whole_in_one_read_or_more(tmp_path: Path) -> None:
+    from betcycle.model import limits as limits_mod
+
+    for size in (0, 1, 4096, 3 * (1 << 20) + 7):
+        path = tmp_path / f"f{size}"
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        path.write_bytes(data)
+        assert limits_mod.read_bytes(path, path.name) == data
+        assert limits_mod.read_bytes(str(path), path.name) == data

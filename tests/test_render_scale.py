@@ -390,9 +390,9 @@ def test_a_folder_made_by_someone_else_meanwhile_is_written_file_by_file(
     _without_manifests(many)
     real = render._write_new_folder
 
-    def someone_else_first(folder: Path, output: object) -> bool:
-        folder.mkdir()
-        return real(folder, output)  # type: ignore[arg-type]
+    def someone_else_first(root: Path, folder: str, output: object) -> bool:
+        (root / folder).mkdir()
+        return real(root, folder, output)  # type: ignore[arg-type]
 
     monkeypatch.setattr(render, "_write_new_folder", someone_else_first)
     code, _, err = cli("--root", many, "render", "--no-cache")

@@ -364,7 +364,9 @@ def test_a_rendered_files_findings_name_the_template_in_its_header(eol: str) -> 
     assert manifests._head("a\nb\nc") == "a\nb\nc" and manifests._head("1\n2\n3\n4\n5\n") == "1\n2\n3\n4\n"
 
 
-def test_an_environments_files_are_read_and_refused_as_read_text_would(tmp_path: Path) -> None:
+def test_an_environments_files_given_as_text_paths_are_read_and_refused_as_read_text_would(
+    tmp_path: Path,
+) -> None:
     import os
 
     from betcycle.errors import UserError
@@ -382,7 +384,7 @@ def test_an_environments_files_are_read_and_refused_as_read_text_would(tmp_path:
         except UserError as exc:
             expected = (exc.message, exc.path, exc.line)
         try:
-            got: object = manifests._read_manifest(str(path), name)
+            got: object = read_text(str(path), name)  # as env_manifest_texts reads them
         except UserError as exc:
             got = (exc.message, exc.path, exc.line)
         assert got == expected, name

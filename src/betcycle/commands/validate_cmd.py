@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import gc
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TextIO
+from typing import Any, TextIO
 
 from betcycle import formats
 from betcycle.errors import UserError, UserErrors
@@ -19,7 +17,7 @@ from betcycle.model.findings import Finding, has_errors, sort_findings
 from betcycle.model.repo import SETTINGS_FILE, Environment, Repo, close_matches, did_you_mean, load_repo
 from betcycle.model.resources import LazyOrigins, Resource
 from betcycle.model.schemas import supported_versions
-from betcycle.model.yamlio import load_with_lines, read_text
+from betcycle.model.yamlio import load_with_lines, no_gc, read_text
 from betcycle.render import parallel
 from betcycle.render.cache import Store, code_fingerprint, default_dir, hash_tree
 from betcycle.render.shard import Shard, Split
@@ -27,8 +25,6 @@ from betcycle.validate import crosscheck, manifests
 from betcycle.validate.crd import CrdSchemaStore, SchemaDir, default_cache_dir
 from betcycle.validate.crd_vendor import REFRESH_HINT, vendored_dir
 from betcycle.validate.engine import SchemaReport, validate_schemas
-
-P = ParamSpec("P")
 
 #: the stages `--checks` chooses from, in the order they run
 CHECKS = ("schema", "crossref", "policy")
@@ -129,25 +125,7 @@ def _policies(root: Path, enabled: bool) -> Any:
     return load_policies(root)
 
 
-def _gc_paused(fn: Callable[P, int]) -> Callable[P, int]:
-    """`fn` with the cyclic GC paused: a run builds hundreds of thousands of containers (every parsed
-    manifest) and no cycles worth collecting, and the collector's passes over them cost about a tenth of
-    the run. Forked pool workers inherit the pause."""
-
-    @functools.wraps(fn)
-    def paused(*args: P.args, **kwargs: P.kwargs) -> int:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return paused
-
-
-@_gc_paused
+@no_gc()  # a run builds hundreds of thousands of containers and no cycles worth collecting
 def run(
     root: Path,
     paths: list[str],

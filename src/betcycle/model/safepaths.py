@@ -162,7 +162,7 @@ class OutputPaths:
     def resolve(self, rel: str, inside: str) -> tuple[str, bool]:
         """`root/rel` as text, inside `root/inside`, no folder on the way a symbolic link (else a UserError),
         and whether its folder exists. The file itself is not looked at: a caller that opens it refuses a
-        link there with O_NOFOLLOW (`read_output`)."""
+        link there with O_NOFOLLOW (as render reads an output file)."""
         folder, _, name = rel.rpartition("/")
         if self._inside.get(folder) != inside:
             # the shape of rel once per folder: every path through here shares the folder's (checked) parts

@@ -118,16 +118,16 @@ class _Texts:
         self.values: dict[str, str] = {}
 
     def key(self, key: str) -> str:
-        if len(self.keys) >= _TEXTS_MAX:
-            self.keys.clear()
-        text = self.keys[key] = _string(key, self.not_str, True)
-        return text
+        return self._add(self.keys, key, True)
 
     def value(self, value: str) -> str:
         """A one-line string of at most 1,000 characters."""
-        if len(self.values) >= _TEXTS_MAX:
-            self.values.clear()
-        text = self.values[value] = _string(value, self.not_str, False)
+        return self._add(self.values, value, False)
+
+    def _add(self, table: dict[str, str], string: str, key: bool) -> str:
+        if len(table) >= _TEXTS_MAX:
+            table.clear()
+        text = table[string] = _string(string, self.not_str, key)
         return text
 
 

@@ -114,9 +114,10 @@ def load_all(text: str, path: str) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC while building a document: its passes over the growing tree of new containers
-    made a 4 MB file take 5 s to compose instead of 1 s (PyYAML builds no cycles we'd have to collect)."""
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building documents (also a decorator: `@no_gc()`): its passes over the
+    growing tree of new containers made a 4 MB file take 5 s to compose instead of 1 s, and cost a tenth of
+    a validate run (PyYAML builds no cycles we'd have to collect; forked pool workers inherit the pause)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -135,7 +136,7 @@ def _load_checked(loader_class: type[Any], text: str, path: str) -> list[tuple[A
         limits.check_stream_depth(text, path, loader_class)
         loader = loader_class(text)
         try:
-            with _no_gc():
+            with no_gc():
                 while loader.check_node():
                     node = loader.get_node()
                     if node is None:
@@ -597,7 +598,7 @@ def load_with_lines(text: str, path: str, *, strict_types: bool = True) -> tuple
         limits.check_stream_depth(text, path)
         loader = FastLoader(text)
         try:
-            with _no_gc():
+            with no_gc():
                 node = loader.get_single_node()
                 if node is None:
                     return None, {}
@@ -630,7 +631,7 @@ def _construct(loader: Any, node: yaml.Node) -> Any:
     return [_construct(loader, item) for item in node.value]
 
 
-def read_text(path: Path, display: str) -> str:
+def read_text(path: str | os.PathLike[str], display: str) -> str:
     """An input file as text: a regular file within limits.fileBytes, UTF-8 (a bad byte names its line)."""
     return limits.read_text(path, display)
 

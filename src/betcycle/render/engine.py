@@ -741,25 +741,24 @@ def _render_unit(state: tuple[Repo, RenderCache | None], unit: tuple[str, str, s
     if cache is not None and key:
         cache.put(key, output)
     if write:
-        output.written = _write_new_folder(repo.root / f"{repo.envs[env].manifests_dir}/{app}", output)
+        output.written = _write_new_folder(repo.root, f"{repo.envs[env].manifests_dir}/{app}", output)
     if parallel.in_worker():
         output.docs = None
     return output
 
 
-def _write_new_folder(folder: Path, output: PairOutput) -> bool:
-    """Create `folder` and write the pair's files into it; False when it exists after all (then the parent
-    writes them file by file). A failure is the pair's error: the transaction removes the folder."""
+def _write_new_folder(root: Path, folder: str, output: PairOutput) -> bool:
+    """Create `root/folder` and write the pair's files into it; False when it exists after all (then the
+    parent writes them file by file). A failure is the pair's error: the transaction removes the folder."""
     try:
-        os.mkdir(folder)
+        os.mkdir(root / folder)
     except FileExistsError:
         return False
     except OSError as exc:
-        where = next(iter(output.files), output.app).rpartition("/")[0]
-        raise UserError(f"cannot create the folder: {exc.strerror}", path=where) from None
+        raise UserError(f"cannot create the folder: {exc.strerror}", path=folder) from None
     for rel, text in sorted(output.files.items()):
         try:
-            atomic_write(folder / rel.rpartition("/")[2], text, new=True)
+            atomic_write(root / rel, text, new=True)
         except OSError as exc:
             raise UserError(f"cannot write: {exc.strerror}", path=rel) from None
     return True
@@ -1163,14 +1162,9 @@ class EagerWriter:
             except UserError:
                 continue
             folder = Path(path).parent
-            if os.path.lexists(folder):
+            if not self._can_create(folder):
                 continue
-            above = folder.parent
-            if above not in self._verdicts:
-                self._verdicts[above] = _folder_problem(self.root, above)
-            if self._verdicts[above] is not None:
-                continue
-            self.txn.mkdirs(above)  # the environment's manifests/ on a first render
+            self.txn.mkdirs(folder.parent)  # the environment's manifests/ on a first render
             self.txn.hand_out(folder)
             out.add(pair)
         return out
@@ -1221,12 +1215,7 @@ class EagerWriter:
         except UserError:
             return False
         folder = paths[0].parent
-        if any(rel.rpartition("/")[0] != folder_rel for rel in rels) or os.path.lexists(folder):
-            return False
-        above = folder.parent
-        if above not in self._verdicts:
-            self._verdicts[above] = _folder_problem(self.root, above)
-        if self._verdicts[above] is not None:
+        if any(rel.rpartition("/")[0] != folder_rel for rel in rels) or not self._can_create(folder):
             return False
         self.txn.mkdirs(folder)
         for rel, path in zip(rels, paths, strict=True):
@@ -1234,6 +1223,15 @@ class EagerWriter:
         self.changes += [FileChange(rel, "missing") for rel in rels]
         self.handled.update(rels)
         return True
+
+    def _can_create(self, folder: Path) -> bool:
+        """`folder` doesn't exist and can be made where it goes (each folder above judged once)."""
+        if os.path.lexists(folder):
+            return False
+        above = folder.parent
+        if above not in self._verdicts:
+            self._verdicts[above] = _folder_problem(self.root, above)
+        return self._verdicts[above] is None
 
     def finish(self) -> None:
         _raise_all(self.errors)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,35 +123,8 @@ def env_manifest_texts(root: Path, manifests_dir: str) -> list[tuple[str, str | 
                 if name.startswith(".") or not name.endswith(_SUFFIXES):
                     continue
                 rel = f"{prefix}{inner}/{name}"
-                out.append((rel, app, _read_manifest(os.path.join(dirpath, name), rel)))
+                out.append((rel, app, read_text(os.path.join(dirpath, name), rel)))
     return out
-
-
-#: as limits.read_bytes opens a file: a FIFO opens at once instead of waiting for a writer
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-
-
-def _read_manifest(path: str, display: str) -> str:
-    """`read_text` for the thousands of files of an environment: a regular file within limits.fileBytes
-    is read with one open, fstat and read (no Path, no read to find the end); anything else, a FIFO, a
-    huge file, one that changed size while read, goes through `read_text`, which refuses it in its words."""
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except OSError:
-        return read_text(Path(path), display)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limits.current().fileBytes:
-            data = None
-        else:
-            data = os.read(fd, st.st_size + 1)
-            if len(data) != st.st_size:
-                data = None
-    except OSError:
-        data = None
-    finally:
-        os.close(fd)
-    return read_text(Path(path), display) if data is None else limits.decode(data, display)
 
 
 def load_env_manifests(
